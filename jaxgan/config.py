@@ -1,0 +1,213 @@
+"""Recipe files: a typed schema, YAML loading, `--set` overrides and one-line errors.
+
+A recipe (`configs/<name>.yaml`) is framework-neutral: the same file is read by `jaxgan` and by
+`torch_ref`. Every key is declared below; an unknown key, a wrong type or an impossible value
+is refused with one line naming the file, the dotted key (and the closest valid key) and what
+is allowed.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+import pydantic
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from jaxgan.errors import JaxganError
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+
+
+class _Schema(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataConfig(_Schema):
+    """Where the images come from and how they become tensors."""
+
+    dataset: str = Field(description="Dataset name, e.g. fashion_mnist, mnist, cifar10, celeba.")
+    format: Literal["idx", "csv", "cifar10", "image_folder", "hdf5", "tfds"]
+    root: Optional[str] = Field(None, description="Directory or file; searched before $JAXGAN_DATA.")
+    split: Literal["train", "test"] = "train"
+    # 'minus_one_one' is ToTensor then Normalize(0.5, 0.5); 'zero_one' is ToTensor alone.
+    scale: Literal["zero_one", "minus_one_one"] = "minus_one_one"
+    image_size: Optional[int] = Field(None, gt=0, description="Resize + center crop to this size.")
+    channels: int = Field(1, ge=1, le=4)
+    label_column: Literal["first", "last"] = "first"
+    limit: Optional[int] = Field(None, gt=0, description="Use only the first N images.")
+    shuffle: bool = Field(True, description="Reshuffle every epoch (False: file order).")
+    on_corrupt: Literal["stop", "skip"] = "stop"
+    tfds_name: Optional[str] = None
+    hdf5_group: str = "img_align_celeba"
+    cache_dir: Optional[str] = None
+
+
+class NetConfig(_Schema):
+    """One network (generator or discriminator)."""
+
+    hidden: list[int] = Field(default_factory=list, description="Hidden widths of an MLP.")
+    activation: Literal["relu", "leaky_relu", "sigmoid"] = "relu"
+    negative_slope: float = Field(0.01, ge=0.0)
+    norm: Literal["none", "layernorm", "batchnorm"] = "none"
+    output: Literal["tanh", "sigmoid", "relu", "none"] = "none"
+    dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    maxout_pieces: Optional[int] = Field(None, gt=0)
+    width: Optional[int] = Field(None, gt=0, description="ngf / ndf of a DCGAN.")
+
+
+class ModelConfig(_Schema):
+    arch: Literal["mlp", "maxout", "dcgan"]
+    z_dim: int = Field(gt=0)
+    generator: NetConfig
+    discriminator: NetConfig
+    # 'torch_default': PyTorch's Linear/Conv init, U(+-1/sqrt(fan_in)) for weights and biases.
+    # 'dcgan': the DCGAN tutorial's weights_init, N(0, 0.02) and BatchNorm N(1, 0.02).
+    init: Literal["torch_default", "dcgan"] = "torch_default"
+
+
+class LossConfig(_Schema):
+    kind: Literal["bce", "mse"] = "bce"
+    # 'non_saturating': G minimises BCE(D(G(z)), 1); 'saturating': G maximises BCE(D(G(z)), 0).
+    generator: Literal["non_saturating", "saturating"] = "non_saturating"
+
+
+class OptimizerConfig(_Schema):
+    name: Literal["adam", "sgd"] = "adam"
+    lr: float = Field(gt=0.0)
+    b1: float = Field(0.9, ge=0.0, lt=1.0)
+    b2: float = Field(0.999, ge=0.0, lt=1.0)
+    eps: float = Field(1e-8, gt=0.0)
+
+
+class OptimizersConfig(_Schema):
+    generator: OptimizerConfig
+    discriminator: OptimizerConfig
+
+
+class TrainConfig(_Schema):
+    batch_size: int = Field(gt=0)
+    epochs: int = Field(gt=0)
+    max_steps: Optional[int] = Field(None, gt=0, description="Stop after this many steps in all.")
+    # 'same': the G step reuses the D step's z (seeds 000, 002, 003); 'fresh': new z (seed 004).
+    generator_noise: Literal["same", "fresh"] = "same"
+    steps_per_dispatch: int = Field(100, gt=0, description="Train steps run inside one jit call.")
+    log_every: int = Field(100, gt=0)
+    sample_every: int = Field(600, gt=0)
+    checkpoint_every: int = Field(600, gt=0)
+    keep_checkpoints: int = Field(3, gt=0)
+    num_samples: int = Field(64, gt=0, description="Images in the fixed-noise grid.")
+
+
+class Config(_Schema):
+    """A whole recipe."""
+
+    name: str
+    seed: int = 0
+    data: DataConfig
+    model: ModelConfig
+    loss: LossConfig = LossConfig()
+    optimizer: OptimizersConfig
+    train: TrainConfig
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+def recipe_names() -> list[str]:
+    return sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
+
+
+def load_config(path: str | Path, overrides: tuple[str, ...] | list[str] = ()) -> Config:
+    """Reads a recipe file, applies `KEY=VALUE` overrides, and validates the result."""
+    path = Path(path)
+    if not path.is_file():
+        known = ", ".join(recipe_names()) or "none"
+        raise JaxganError(f"{path}: no such config file (recipes in {CONFIG_DIR}: {known})")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise JaxganError(f"{path}{where}: malformed YAML: {problem}") from None
+    if not isinstance(raw, dict):
+        raise JaxganError(f"{path}: a recipe must be a YAML mapping of keys, got {type(raw).__name__}")
+    set_keys = {}
+    for item in overrides:
+        key, value = _parse_override(item)
+        _set_dotted(raw, key, value, path)
+        set_keys[key] = item
+    return validate(raw, source=str(path), set_keys=set_keys)
+
+
+def validate(raw: dict[str, Any], source: str = "<config>", set_keys: dict[str, str] | None = None) -> Config:
+    """Validates a plain dict; errors name `source` (or the `--set` that caused them)."""
+    try:
+        return Config.model_validate(raw)
+    except pydantic.ValidationError as e:
+        raise JaxganError(_describe(e.errors()[0], source, set_keys or {})) from None
+
+
+def _parse_override(item: str) -> tuple[str, Any]:
+    key, sep, text = item.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise JaxganError(f"--set {item!r}: expected KEY=VALUE, e.g. --set train.max_steps=50")
+    try:
+        value = yaml.safe_load(text) if text.strip() else None
+    except yaml.YAMLError:
+        value = text
+    return key, value
+
+
+def _set_dotted(raw: dict[str, Any], key: str, value: Any, path: Path) -> None:
+    node = raw
+    parts = key.split(".")
+    for i, part in enumerate(parts[:-1]):
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            prefix = ".".join(parts[: i + 1])
+            raise JaxganError(f"--set {key}: {prefix} in {path} is a value, not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+def _fields_at(loc: tuple[Any, ...]) -> list[str]:
+    """The valid keys of the schema section that `loc` points into."""
+    model: type[BaseModel] = Config
+    for part in loc:
+        field = model.model_fields.get(str(part))
+        if field is None:
+            break
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            model = annotation
+        else:
+            break
+    return list(model.model_fields)
+
+
+def _describe(err: dict[str, Any], source: str, set_keys: dict[str, str]) -> str:
+    loc = tuple(err["loc"])
+    dotted = ".".join(str(p) for p in loc)
+    origin = source
+    for key, item in set_keys.items():
+        if dotted == key or dotted.startswith(key + ".") or key.startswith(dotted + "."):
+            origin = f"{source} (--set {item})"
+    if err["type"] == "extra_forbidden":
+        allowed = _fields_at(loc[:-1])
+        close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+        hint = f"; did you mean '{'.'.join([*map(str, loc[:-1]), close[0]])}'?" if close else ""
+        return f"{origin}: unknown key '{dotted}'{hint} (allowed here: {', '.join(allowed)})"
+    if err["type"] == "missing":
+        return f"{origin}: missing required key '{dotted}'"
+    got = err.get("input")
+    return f"{origin}: key '{dotted}': {err['msg']} (got {got!r})"
+
+
+def dump_config(config: Config, path: str | Path) -> None:
+    """Writes the resolved recipe (defaults filled in) as YAML."""
+    Path(path).write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
