@@ -1,0 +1,30 @@
+"""Generators and discriminators, chosen by a recipe's `model.arch` from one table."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import flax.linen as nn
+
+from jaxgan.config import ModelConfig
+from jaxgan.models.mlp import MLPDiscriminator, MLPGenerator
+
+
+def _mlp(cfg: ModelConfig, image_shape: tuple[int, int, int]) -> tuple[nn.Module, nn.Module]:
+    g, d = cfg.generator, cfg.discriminator
+    generator = MLPGenerator(image_shape, tuple(g.hidden), g.activation, g.negative_slope, g.norm, g.output)
+    discriminator = MLPDiscriminator(tuple(d.hidden), d.activation, d.negative_slope, d.norm, d.output)
+    return generator, discriminator
+
+
+# model.arch -> builder(model config, image shape (H, W, C)) -> (generator, discriminator)
+ARCHITECTURES: dict[str, Callable[[ModelConfig, tuple[int, int, int]], tuple[nn.Module, nn.Module]]] = {
+    "mlp": _mlp,
+}
+
+
+def build(cfg: ModelConfig, image_shape: tuple[int, int, int]) -> tuple[nn.Module, nn.Module]:
+    """The (generator, discriminator) pair of a recipe, for images of `image_shape` (H, W, C)."""
+    if cfg.arch not in ARCHITECTURES:
+        raise NotImplementedError(f"model.arch '{cfg.arch}' is not implemented yet")
+    return ARCHITECTURES[cfg.arch](cfg, tuple(image_shape))
