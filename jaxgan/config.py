@@ -148,7 +148,9 @@ def validate(raw: dict[str, Any], source: str = "<config>", set_keys: dict[str, 
     try:
         return Config.model_validate(raw)
     except pydantic.ValidationError as e:
-        raise JaxganError(_describe(e.errors()[0], source, set_keys or {})) from None
+        # A misspelt key also makes its correct spelling "missing": report the misspelling.
+        errors = sorted(e.errors(), key=lambda err: err["type"] != "extra_forbidden")
+        raise JaxganError(_describe(errors[0], source, set_keys or {})) from None
 
 
 def _parse_override(item: str) -> tuple[str, Any]:

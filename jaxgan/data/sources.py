@@ -13,6 +13,11 @@ import numpy as np
 
 from jaxgan.config import DataConfig
 from jaxgan.data import idx, locate
+from jaxgan.data.cifar10 import load_cifar10
+from jaxgan.data.csv_digits import load_csv_digits
+from jaxgan.data.hdf5_images import load_hdf5_images
+from jaxgan.data.image_folder import load_image_folder
+from jaxgan.data.tfds_source import load_tfds
 from jaxgan.errors import JaxganError
 
 _IDX_PREFIX = {"train": "train", "test": "t10k"}
@@ -46,6 +51,11 @@ def load_idx_images(cfg: DataConfig) -> np.ndarray:
 # format name (config `data.format`) -> reader
 LOADERS: dict[str, Callable[[DataConfig], np.ndarray]] = {
     "idx": load_idx_images,
+    "csv": load_csv_digits,
+    "cifar10": load_cifar10,
+    "image_folder": load_image_folder,
+    "hdf5": load_hdf5_images,
+    "tfds": load_tfds,
 }
 
 

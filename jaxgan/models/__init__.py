@@ -7,6 +7,8 @@ from typing import Callable
 import flax.linen as nn
 
 from jaxgan.config import ModelConfig
+from jaxgan.models.dcgan import build_dcgan
+from jaxgan.models.maxout import build_maxout
 from jaxgan.models.mlp import MLPDiscriminator, MLPGenerator
 
 
@@ -20,6 +22,8 @@ def _mlp(cfg: ModelConfig, image_shape: tuple[int, int, int]) -> tuple[nn.Module
 # model.arch -> builder(model config, image shape (H, W, C)) -> (generator, discriminator)
 ARCHITECTURES: dict[str, Callable[[ModelConfig, tuple[int, int, int]], tuple[nn.Module, nn.Module]]] = {
     "mlp": _mlp,
+    "maxout": build_maxout,
+    "dcgan": build_dcgan,
 }
 
 

@@ -1,0 +1,47 @@
+"""Trains a recipe: `python -m jaxgan.train --config configs/<recipe>.yaml`.
+
+    python -m jaxgan.train --config configs/gan_fashion_mnist.yaml \
+        [--workdir runs/x] [--set train.max_steps=500 ...] [--resume]
+
+Bad input (config, data, run folder) ends with one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from jaxgan.errors import JaxganError
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m jaxgan.train", description=__doc__.splitlines()[0])
+    parser.add_argument("--config", required=True, help="recipe file, e.g. configs/gan_fashion_mnist.yaml")
+    parser.add_argument("--workdir", help="run folder (default: runs/<recipe name>)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a recipe key, e.g. --set train.max_steps=50 (repeatable)")
+    parser.add_argument("--resume", action="store_true", help="continue the run in --workdir from its latest checkpoint")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    try:
+        from jaxgan.config import load_config
+        from jaxgan.trainer import train_and_evaluate
+
+        config = load_config(args.config, args.overrides)
+        workdir = args.workdir or f"runs/{config.name}"
+        summary = train_and_evaluate(config, workdir, resume=args.resume, progress=not args.no_progress)
+    except JaxganError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    rate = f", {summary['steps_per_s']} steps/s" if summary["steps_per_s"] else ""
+    print(f"{config.name}: step {summary['step']}/{summary['total_steps']} in {summary['wall_s']} s{rate}; "
+          f"run folder {workdir} (samples: {summary['samples']})")
+    return 130 if summary.get("interrupted") else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
