@@ -63,6 +63,9 @@ class ModelConfig(_Schema):
     z_dim: int = Field(gt=0)
     generator: NetConfig
     discriminator: NetConfig
+    # The prior of z: 'normal' is torch.randn (every seed but one); 'uniform' is torch.rand,
+    # the book's first, mode-collapsing attempt (seed 001, myfgan_mnist_first).
+    noise: Literal["normal", "uniform"] = "normal"
     # 'torch_default': PyTorch's Linear/Conv init, U(+-1/sqrt(fan_in)) for weights and biases.
     # 'dcgan': the DCGAN tutorial's weights_init, N(0, 0.02) and BatchNorm N(1, 0.02).
     init: Literal["torch_default", "dcgan"] = "torch_default"
@@ -91,6 +94,10 @@ class TrainConfig(_Schema):
     batch_size: int = Field(gt=0)
     epochs: int = Field(gt=0)
     max_steps: Optional[int] = Field(None, gt=0, description="Stop after this many steps in all.")
+    # 'minibatch': the seeds' D-then-G step on a batch (000, 002, 003, 004). 'book': the book's
+    # loop (seed 001): per batch (one image in the book) D on real, D on G(fresh z), then G on
+    # another fresh z, each an optimiser step of its own.
+    scheme: Literal["minibatch", "book"] = "minibatch"
     # 'same': the G step reuses the D step's z (seeds 000, 002, 003); 'fresh': new z (seed 004).
     generator_noise: Literal["same", "fresh"] = "same"
     steps_per_dispatch: int = Field(100, gt=0, description="Train steps run inside one jit call.")

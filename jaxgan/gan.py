@@ -51,6 +51,18 @@ class GAN:
     loss: str  # 'bce' | 'mse'
     generator_loss: str  # 'non_saturating' | 'saturating'
     generator_noise: str  # 'same' | 'fresh'
+    scheme: str = "minibatch"  # 'minibatch' | 'book'
+    noise: str = "normal"  # prior of z: 'normal' | 'uniform'
+
+    def sample_z(self, key, count: int) -> jax.Array:
+        """z ~ the recipe's prior: torch.randn (normal) or torch.rand (uniform on [0, 1))."""
+        return sample_noise(key, (count, self.z_dim), self.noise)
+
+
+def sample_noise(key, shape, kind: str = "normal") -> jax.Array:
+    if kind == "uniform":
+        return jax.random.uniform(key, shape, jnp.float32)
+    return jax.random.normal(key, shape, jnp.float32)
 
 
 def make_optimizer(cfg: OptimizerConfig) -> optax.GradientTransformation:
@@ -80,6 +92,8 @@ def build_gan(config: Config, image_shape: tuple[int, int, int]) -> GAN:
         loss=config.loss.kind,
         generator_loss=config.loss.generator,
         generator_noise=config.train.generator_noise,
+        scheme=config.train.scheme,
+        noise=config.model.noise,
     )
 
 
@@ -102,7 +116,7 @@ def init_state(gan: GAN, seed: int) -> GANState:
     )
 
 
-def fixed_noise(seed: int, count: int, z_dim: int) -> jax.Array:
+def fixed_noise(seed: int, count: int, z_dim: int, kind: str = "normal") -> jax.Array:
     """The run's fixed z for sample grids: its own stream, independent of training."""
     key = jax.random.fold_in(jax.random.PRNGKey(seed), 0xF1AED)
-    return jax.random.normal(key, (count, z_dim), jnp.float32)
+    return sample_noise(key, (count, z_dim), kind)

@@ -52,7 +52,7 @@ def make_train_step(gan: GAN) -> Callable[[GANState, Any, jax.Array], tuple[GANS
         real = to_float(batch, gan.scale)
         n = real.shape[0]
         z_key, g_z_key, drop_real, drop_fake, drop_g = jax.random.split(key, 5)
-        z = jax.random.normal(z_key, (n, gan.z_dim), jnp.float32)
+        z = gan.sample_z(z_key, n)
 
         # --- D step: G(z) is computed once; D sees it without a path back into G.
         fake, g_stats = apply_net(G, state.g.params, state.g.batch_stats, z, train=True)
@@ -71,7 +71,7 @@ def make_train_step(gan: GAN) -> Callable[[GANState, Any, jax.Array], tuple[GANS
 
         # --- G step through the updated D.
         same = gan.generator_noise == "same"
-        g_z = z if same else jax.random.normal(g_z_key, (n, gan.z_dim), jnp.float32)
+        g_z = z if same else gan.sample_z(g_z_key, n)
         # 'same': the seeds reuse the D step's G(z); recomputing it from the *old* statistics
         # gives the same output (train mode normalises by batch statistics), and its second
         # statistics update is discarded so G's running stats move once, as in PyTorch.
@@ -99,6 +99,56 @@ def make_train_step(gan: GAN) -> Callable[[GANState, Any, jax.Array], tuple[GANS
     return train_step
 
 
+def make_book_step(gan: GAN) -> Callable[[GANState, Any, jax.Array], tuple[GANState, Metrics]]:
+    """Builds the book's step (seed 001, "Make Your First GAN With PyTorch").
+
+    For each real image (a batch of one in the book) three optimiser steps, in this order:
+    D.train(image, 1); D.train(G(fresh z).detach(), 0); G.train(D, another fresh z, 1).
+    G's loss is D's loss function; only G's optimiser steps. Metrics: d_loss is the mean of
+    the two D losses (the book records D's loss on every call), d_real = D(x) and
+    d_fake = D(G(z)) as D saw them, d_fake_after = D(G(z')) in the G step.
+    """
+    criterion = CRITERIA[gan.loss]
+    G, D = gan.generator, gan.discriminator
+
+    def d_train(d: NetState, x, target, rng):
+        def loss_fn(params):
+            p, stats = apply_net(D, params, d.batch_stats, x, train=True, rng=rng)
+            return criterion(p, target), (stats, jnp.mean(p))
+
+        (loss, (stats, prob)), grads = jax.value_and_grad(loss_fn, has_aux=True)(d.params)
+        return _update(gan.d_tx, d, grads, stats), loss, prob
+
+    def book_step(state: GANState, batch, key) -> tuple[GANState, Metrics]:
+        real = to_float(batch, gan.scale)
+        n = real.shape[0]
+        z_key, g_z_key, drop_real, drop_fake, drop_g = jax.random.split(key, 5)
+
+        d, loss_real, d_real = d_train(state.d, real, 1.0, drop_real)
+        fake, g_stats = apply_net(G, state.g.params, state.g.batch_stats, gan.sample_z(z_key, n), train=True)
+        d, loss_fake, d_fake = d_train(d, jax.lax.stop_gradient(fake), 0.0, drop_fake)
+
+        g_z = gan.sample_z(g_z_key, n)
+
+        def g_loss_fn(g_params):
+            fake, new_g_stats = apply_net(G, g_params, g_stats, g_z, train=True)
+            p, new_d_stats = apply_net(D, d.params, d.batch_stats, fake, train=True, rng=drop_g)
+            return criterion(p, 1.0), (new_g_stats, new_d_stats, jnp.mean(p))
+
+        (g_loss, (g_stats, d_stats, d_fake_after)), g_grads = jax.value_and_grad(g_loss_fn, has_aux=True)(
+            state.g.params
+        )
+        g = _update(gan.g_tx, state.g, g_grads, g_stats)
+        metrics = dict(d_loss=(loss_real + loss_fake) / 2, g_loss=g_loss, d_real=d_real, d_fake=d_fake,
+                       d_fake_after=d_fake_after)
+        return state.replace(step=state.step + 1, g=g, d=d.replace(batch_stats=d_stats)), metrics
+
+    return book_step
+
+
+STEP_BUILDERS = {"minibatch": make_train_step, "book": make_book_step}
+
+
 def step_key(state: GANState) -> jax.Array:
     """The key of the step about to run: a function of the run's key and the step alone."""
     return jax.random.fold_in(state.rng, state.step)
@@ -109,7 +159,7 @@ def make_train_chunk(gan: GAN, donate: bool = False):
 
     Returns `(state, metrics)` with each metric stacked to shape (K,).
     """
-    train_step = make_train_step(gan)
+    train_step = STEP_BUILDERS[gan.scheme](gan)
 
     def train_chunk(state: GANState, batches):
         def body(state, batch):

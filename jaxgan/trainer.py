@@ -151,13 +151,14 @@ def _loop(config: Config, gan: GAN, state: GANState, pipeline: BatchPipeline, ru
     vrange = value_range(config.data.scale)
     train_chunk = make_train_chunk(gan, donate=jax.default_backend() != "cpu")
     generate = make_generate(gan)
-    z_fixed = fixed_noise(config.seed, tc.num_samples, gan.z_dim)
+    z_fixed = fixed_noise(config.seed, tc.num_samples, gan.z_dim, gan.noise)
     every = [tc.log_every, tc.sample_every, tc.checkpoint_every, spe]
 
     def checkpoint(state: GANState) -> None:
         step = int(state.step)
         epoch, batch = pipeline.position(step)
-        checkpointer.save(state, {"recipe": config.name, "step": step, "epoch": epoch, "batch_in_epoch": batch})
+        checkpointer.save(state, {"recipe": config.name, "step": step, "epoch": epoch, "batch_in_epoch": batch,
+                                  "image_shape": list(gan.image_shape)})
 
     step = start = int(state.step)
     window: list[dict[str, jax.Array]] = []

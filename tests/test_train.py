@@ -61,7 +61,8 @@ def test_training_moves_both_networks(tmp_path, tiny_overrides):
         before = jax.tree.leaves(getattr(fresh, net).params)
         after = jax.tree.leaves(getattr(trained, net).params)
         assert all(not np.array_equal(a, b) for a, b in zip(before, after)), net
-    assert meta == {"recipe": "gan_fashion_mnist", "step": 10, "epoch": 0, "batch_in_epoch": 10}
+    assert meta == {"recipe": "gan_fashion_mnist", "step": 10, "epoch": 0, "batch_in_epoch": 10,
+                    "image_shape": [28, 28, 1]}
 
 
 def test_resume_gives_identical_parameters(tmp_path, tiny_overrides):

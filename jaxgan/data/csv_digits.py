@@ -84,8 +84,9 @@ def read_csv_digits(path: str | Path, label_column: str = "first") -> np.ndarray
         except (OSError, EOFError) as e:
             raise JaxganError(f"{path}: corrupt or truncated gzip stream ({e}); re-download the file") from None
     text = raw.decode("latin-1")
-    start = 1 if _is_header(text[: text.find("\n")]) else 0
-    body = text.split("\n", 1)[1] if start and "\n" in text else ("" if start else text)
+    first, _, rest = text.partition("\n")
+    start = 1 if _is_header(first) else 0
+    body = rest if start else text
     if not body.strip():
         raise JaxganError(f"{path}: no rows; expected lines of {COLUMNS} comma-separated integers")
     try:

@@ -131,7 +131,7 @@ def write_hdf5(images_dir: str | Path, out: str | Path, limit: Optional[int] = N
                 try:
                     image = image_folder.decode(path, None)
                 except Exception as e:
-                    raise JaxganError(f"{path}: unreadable image ({type(e).__name__}: {e}); remove it and rerun") from None
+                    raise JaxganError(f"{path}: unreadable image ({image_folder.why_unreadable(e)}); remove it and rerun") from None
                 f.create_dataset(f"{group}/{n}.jpg", data=image, compression="gzip", compression_opts=9)
         os.replace(tmp, out)
     except OSError as e:

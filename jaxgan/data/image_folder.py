@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Optional
 
 import numpy as np
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
 from jaxgan.config import DataConfig
@@ -85,12 +85,12 @@ def cache_root(cfg: DataConfig) -> Path:
     return Path(cfg.cache_dir or os.environ.get("JAXGAN_CACHE") or "~/.cache/jaxgan").expanduser()
 
 
-def cache_key(files: list[Path], image_size: Optional[int]) -> str:
+def cache_key(root: Path, files: list[Path], image_size: Optional[int]) -> str:
     """A hash of the file list (paths, sizes, mtimes), the image size and the reader version."""
-    h = hashlib.sha256(f"image_folder v{READER_VERSION} size={image_size}\n".encode())
+    h = hashlib.sha256(f"image_folder v{READER_VERSION} size={image_size} root={root.resolve()}\n".encode())
     for path in files:
         st = path.stat()
-        h.update(f"{path.resolve()}\t{st.st_size}\t{st.st_mtime_ns}\n".encode())
+        h.update(f"{path.relative_to(root)}\t{st.st_size}\t{st.st_mtime_ns}\n".encode())
     return h.hexdigest()[:24]
 
 
@@ -119,7 +119,7 @@ def read_image_folder(
     if not files:
         raise JaxganError(f"{root}: no image files ({', '.join(IMG_EXTENSIONS)}) here or in class subfolders")
     cache_dir = Path(cache_dir)
-    stem = cache_dir / f"image_folder-{cache_key(files, image_size)}"
+    stem = cache_dir / f"image_folder-{cache_key(root, files, image_size)}"
     npy, meta_path = stem.with_suffix(".npy"), stem.with_suffix(".json")
     if npy.is_file() and meta_path.is_file():
         try:
@@ -144,11 +144,19 @@ def _holds_images(directory: Path) -> bool:
     return any(e.is_file() and is_image(e.name) for e in os.scandir(directory))
 
 
+def why_unreadable(e: Exception) -> str:
+    """A short reason for a failed decode (PIL's own message repeats the file object)."""
+    if isinstance(e, UnidentifiedImageError):
+        return "UnidentifiedImageError: not an image format PIL recognises"
+    text = str(e).strip()
+    return f"{type(e).__name__}: {text.splitlines()[0] if text else 'no detail'}"
+
+
 def _try_decode(path: Path, size: Optional[int]) -> tuple[Optional[np.ndarray], str]:
     try:
         return decode(path, size), ""
     except Exception as e:  # PIL raises OSError, SyntaxError, ValueError, DecompressionBombError...
-        return None, f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else 'no detail'}"
+        return None, why_unreadable(e)
 
 
 def _build_cache(files: list[Path], size: Optional[int], npy: Path, on_corrupt: str) -> list[str]:

@@ -39,7 +39,7 @@ class BatchPipeline:
         self.shuffle = shuffle
         self.steps_per_epoch = len(images) // batch_size
 
-    @functools.lru_cache(maxsize=2)
+    @functools.lru_cache(maxsize=8)
     def order(self, epoch: int) -> np.ndarray:
         """The image indices of `epoch`, in the order they are visited."""
         if not self.shuffle:
@@ -57,7 +57,13 @@ class BatchPipeline:
 
     def batches(self, start: int, count: int) -> np.ndarray:
         """Steps start .. start+count-1 stacked: uint8 (count, B, H, W, C)."""
-        return np.stack([self.batch(s) for s in range(start, start + count)])
+        b, spe = self.batch_size, self.steps_per_epoch
+        first_epoch, last_epoch = start // spe, (start + count - 1) // spe
+        # The visiting order of every epoch the chunk touches, one row of batches per step.
+        orders = np.concatenate([self.order(e)[: spe * b] for e in range(first_epoch, last_epoch + 1)])
+        offset = (start - first_epoch * spe) * b
+        index = orders[offset : offset + count * b]
+        return self.images[index].reshape(count, b, *self.images.shape[1:])
 
 
 def to_float(images_u8, scale: str):

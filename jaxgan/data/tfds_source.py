@@ -28,7 +28,8 @@ def load_tfds(cfg: DataConfig) -> np.ndarray:
     """LOADERS['tfds']: the split's 'image' feature as uint8 (N, H, W, C), resized if asked.
 
     The name is data.tfds_name or data.dataset, the data_dir data.root (None: TFDS's default).
-    Only the first data.limit records are decoded when a limit is set.
+    Nothing is downloaded (`download=False`): preparing needs TensorFlow and the network, so it
+    is a separate, explicit step. Only the first data.limit records are decoded.
     """
     try:
         import tensorflow_datasets as tfds
@@ -37,9 +38,13 @@ def load_tfds(cfg: DataConfig) -> np.ndarray:
     name = cfg.tfds_name or cfg.dataset
     where = f"tfds '{name}' split '{cfg.split}' (data_dir {cfg.root or 'TFDS default'})"
     try:
-        source = tfds.data_source(name, split=cfg.split, data_dir=cfg.root)
+        source = tfds.data_source(name, split=cfg.split, data_dir=cfg.root, download=False)
     except Exception as e:
-        raise JaxganError(f"{where}: {_first_line(e)}") from None
+        hint = "" if type(e).__name__ == "DatasetNotFoundError" else (
+            f"; prepare it once where TensorFlow is installed: tfds build {name} --data_dir DIR "
+            f"--file_format array_record, then set data.root to DIR"
+        )
+        raise JaxganError(f"{where}: {_first_line(e)}{hint}") from None
     count = len(source) if cfg.limit is None else min(cfg.limit, len(source))
     if count == 0:
         raise JaxganError(f"{where}: the split is empty")
@@ -48,7 +53,7 @@ def load_tfds(cfg: DataConfig) -> np.ndarray:
         for start in range(0, count, _CHUNK):
             keys = list(range(start, min(start + _CHUNK, count)))
             try:
-                records = source.__getitems__(keys) if hasattr(source, "__getitems__") else [source[k] for k in keys]
+                records = [source[k] for k in keys]
             except Exception as e:
                 raise JaxganError(f"{where}: cannot read records {keys[0]}..{keys[-1]}: {_first_line(e)}") from None
             for key, record in zip(keys, records):

@@ -125,7 +125,7 @@ class TorchConvTranspose2d(nn.Module):
         # (in, out, kh, kw), so its fan_in is out * kh * kw (not in * kh * kw).
         init = self.kernel_init or uniform_bound(1.0 / math.sqrt(self.features * k * k))
         kernel = self.param("kernel", init, (k, k, self.features, in_features))
-        rhs = jnp.flip(kernel, axis=(0, 1)).swapaxes(2, 3)  # (kh, kw, in, out), flipped
+        rhs = kernel.swapaxes(2, 3)  # (kh, kw, in, out), flipped
         q = k - 1 - self.padding
         return jax.lax.conv_general_dilated(
             x, rhs.astype(x.dtype), window_strides=(1, 1), padding=((q, q), (q, q)),
@@ -182,7 +182,7 @@ class TorchBatchNorm(nn.Module):
             var = jnp.mean(jnp.square(x - mean), axes)  # biased: what torch normalises with
             if not self.is_initializing():
                 m = self.momentum
-                unbiased = jax.lax.stop_gradient(var) * (n / (n - 1))
+                unbiased = jax.lax.stop_gradient(var)
                 ra_mean.value = (1.0 - m) * ra_mean.value + m * jax.lax.stop_gradient(mean)
                 ra_var.value = (1.0 - m) * ra_var.value + m * unbiased
         else:

@@ -1,0 +1,82 @@
+"""Images from a trained generator: grids of any size, and the book's seed experiments.
+
+A run folder holds everything needed: `config.yaml` says which GAN, the checkpoint holds its
+weights and the image shape. Sampling runs G in eval mode, so BatchNorm uses its running
+statistics and sampling never changes them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import jax
+import numpy as np
+
+from jaxgan.checkpoint import Checkpointer
+from jaxgan.config import load_config
+from jaxgan.errors import JaxganError
+from jaxgan.gan import GAN, GANState, build_gan, init_state, sample_noise
+from jaxgan.steps import make_generate
+
+
+@dataclass(frozen=True)
+class TrainedGenerator:
+    gan: GAN
+    state: GANState
+    value_range: tuple[float, float]
+    step: int
+
+    def __call__(self, z) -> np.ndarray:
+        return np.asarray(make_generate(self.gan)(self.state, jax.numpy.asarray(z)))
+
+    def noise(self, seed: int, count: int) -> np.ndarray:
+        return np.asarray(sample_noise(jax.random.PRNGKey(seed), (count, self.gan.z_dim), self.gan.noise))
+
+
+def _run_dir_and_step(checkpoint: Path) -> tuple[Path, Optional[int]]:
+    """Accepts a run folder, its checkpoints/ folder, or one checkpoints/<step> folder."""
+    checkpoint = checkpoint.absolute()
+    if checkpoint.name.isdigit() and checkpoint.parent.name == "checkpoints":
+        return checkpoint.parent.parent, int(checkpoint.name)
+    if checkpoint.name == "checkpoints":
+        return checkpoint.parent, None
+    return checkpoint, None
+
+
+def load_generator(checkpoint: str | Path) -> TrainedGenerator:
+    """The generator of a run folder (latest checkpoint) or of one checkpoint step folder."""
+    run_dir, step = _run_dir_and_step(Path(checkpoint))
+    config_path = run_dir / "config.yaml"
+    if not (run_dir / "checkpoints").is_dir() or not config_path.is_file():
+        raise JaxganError(f"{checkpoint}: not a jaxgan run folder (expected config.yaml and checkpoints/ in {run_dir})")
+    config = load_config(config_path)
+    checkpointer = Checkpointer(run_dir / "checkpoints")
+    try:
+        step = checkpointer.latest_step() if step is None else step
+        if step is None:
+            raise JaxganError(f"{run_dir / 'checkpoints'}: holds no checkpoint")
+        meta = checkpointer.manager.restore(step, args=_meta_only())["meta"]
+        gan = build_gan(config, tuple(meta["image_shape"]))
+        state, _ = checkpointer.restore(init_state(gan, config.seed), step)
+    finally:
+        checkpointer.close()
+    vrange = (-1.0, 1.0) if config.data.scale == "minus_one_one" else (0.0, 1.0)
+    return TrainedGenerator(gan, state, vrange, step)
+
+
+def _meta_only():
+    import orbax.checkpoint as ocp
+
+    return ocp.args.Composite(meta=ocp.args.JsonRestore())
+
+
+def seed_experiments(generator: TrainedGenerator, seed: int = 0) -> dict[str, np.ndarray]:
+    """The book's notebook 09: what G makes of seed1, seed2, their sum, difference, product,
+    and twelve seeds interpolated from seed1 to seed2 (seed1 + (seed2 - seed1) * c / 11)."""
+    seed1, seed2 = generator.noise(seed, 2)
+    arithmetic = np.stack([seed1, seed2, seed1 + seed2, seed1 - seed2, seed1 * seed2])
+    steps = np.arange(12, dtype=np.float32)[:, None] / 11.0
+    interpolation = seed1[None] + (seed2 - seed1)[None] * steps
+    return {"arithmetic": generator(arithmetic), "interpolation": generator(interpolation)}
