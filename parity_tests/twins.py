@@ -1,0 +1,167 @@
+"""jaxgan and torch_ref side by side: one recipe, the same weights, batches, noise and masks.
+
+jaxgan's step draws its own randomness from the step key, so the torch side is given exactly
+what jaxgan drew:
+
+  key = fold_in(state.rng, state.step)                                 (jaxgan.steps.step_key)
+  z_key, g_z_key, drop_real, drop_fake, drop_g = jax.random.split(key, 5)   (jaxgan.steps)
+  z = gan.sample_z(z_key, B); the G step's z is z ('same') or gan.sample_z(g_z_key, B)
+  dropout masks: what flax's nn.Dropout draws inside D with rngs={'dropout': drop_*}, read out
+  by intercepting the Dropout call (the mask depends only on the key and the module path).
+
+Both optimisers also record the gradients they were given: optax through a pass-through
+wrapper that keeps the last two gradients in its state (the book's D steps twice a step),
+torch through `Optimizer.register_step_pre_hook`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Any, Optional
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import torch
+
+from jaxgan import convert
+from jaxgan.config import Config
+from jaxgan.gan import GAN, GANState, build_gan, init_state
+from jaxgan.steps import step_key
+from parity_tests.recipes import SEED, SETTINGS, load_recipe
+from torch_ref import steps as torch_steps
+from torch_ref.data import to_seed_batch
+
+
+def recording(tx: optax.GradientTransformation) -> optax.GradientTransformation:
+    """`tx` unchanged, with (previous gradient, last gradient) kept beside its state."""
+
+    def init(params):
+        zeros = jax.tree_util.tree_map(jnp.zeros_like, params)
+        return (tx.init(params), zeros, zeros)
+
+    def update(grads, state, params=None):
+        inner, _, last = state
+        updates, inner = tx.update(grads, inner, params)
+        return updates, (inner, last, grads)
+
+    return optax.GradientTransformation(init, update)
+
+
+def step_builder(gan: GAN):
+    """jaxgan's step for the recipe's scheme (a missing scheme is a failure, not a skip)."""
+    from jaxgan import steps
+
+    builders = getattr(steps, "STEP_BUILDERS", {"minibatch": steps.make_train_step})
+    if gan.scheme not in builders:
+        raise NotImplementedError(f"jaxgan.steps has no train step for train.scheme '{gan.scheme}'")
+    return builders[gan.scheme](gan)
+
+
+def flax_dropout_masks(module: nn.Module, variables, x, rng) -> list[np.ndarray]:
+    """The keep masks flax's nn.Dropout layers draw in `module.apply(..., rngs={'dropout': rng})`."""
+    masks: list[np.ndarray] = []
+
+    def interceptor(next_fun, args, kwargs, context):
+        if isinstance(context.module, nn.Dropout) and context.method_name == "__call__":
+            out = next_fun(jnp.ones_like(args[0]), *args[1:], **kwargs)
+            masks.append(np.asarray(out != 0))
+            return out
+        return next_fun(*args, **kwargs)
+
+    with nn.intercept_methods(interceptor):
+        module.apply(variables, x, train=True, rngs={"dropout": rng}, mutable=["batch_stats"])
+    return masks
+
+
+@dataclasses.dataclass
+class Noise:
+    z: np.ndarray  # (B, z_dim), the D step's
+    g_z: Optional[np.ndarray]  # the G step's, None when it is z (seeds 000/002/003)
+    masks: Optional[list[list[np.ndarray]]]  # [real, fake, G step] x dropout layers, or None
+
+
+class Twins:
+    """One recipe in both frameworks, starting from jaxgan's init converted to torch."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.config: Config = load_recipe(name)
+        self.image_shape = SETTINGS[name].image_shape
+        gan = build_gan(self.config, self.image_shape)
+        self.gan = dataclasses.replace(gan, g_tx=recording(gan.g_tx), d_tx=recording(gan.d_tx))
+        self.state: GANState = init_state(self.gan, SEED)
+        self.layouts = convert.net_layouts(self.config, self.image_shape)
+        self.jax_step = jax.jit(step_builder(self.gan))
+
+        torch.manual_seed(SEED)
+        self.torch = torch_steps.build_gan(self.config, self.image_shape)
+        ckpt = convert.to_torch(self.config, self.state, self.image_shape)
+        for net, module in (("generator", self.torch.generator), ("discriminator", self.torch.discriminator)):
+            module.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in ckpt[net].items()})
+        self.torch_grads: dict[str, list[list[np.ndarray]]] = {"generator": [], "discriminator": []}
+        for net, opt in (("generator", self.torch.g_opt), ("discriminator", self.torch.d_opt)):
+            opt.register_step_pre_hook(functools.partial(self._record, net))
+        self.steps_taken = 0
+
+    def _record(self, net, optimizer, args, kwargs):
+        params = [p for group in optimizer.param_groups for p in group["params"]]
+        self.torch_grads[net].append(
+            [np.zeros(tuple(p.shape), np.float32) if p.grad is None else p.grad.detach().numpy().copy() for p in params]
+        )
+
+    # --- what jaxgan draws -------------------------------------------------------------------
+
+    def noise(self, key, n: int) -> Noise:
+        gan = self.gan
+        z_key, g_z_key, drop_real, drop_fake, drop_g = jax.random.split(key, 5)
+        z = np.asarray(gan.sample_z(z_key, n))
+        same = gan.scheme == "minibatch" and gan.generator_noise == "same"
+        g_z = None if same else np.asarray(gan.sample_z(g_z_key, n))
+        masks = None
+        if any(isinstance(m, torch.nn.Dropout) for m in self.torch.discriminator.modules()):
+            variables = {"params": self.state.d.params}
+            if self.state.d.batch_stats:
+                variables["batch_stats"] = self.state.d.batch_stats
+            x = jnp.zeros((n, *self.image_shape), jnp.float32)
+            masks = [[torch.from_numpy(m) for m in flax_dropout_masks(gan.discriminator, variables, x, k)]
+                     for k in (drop_real, drop_fake, drop_g)]
+        return Noise(z, g_z, masks)
+
+    # --- one step in both ----------------------------------------------------------------------
+
+    def step(self, images_u8: np.ndarray) -> tuple[dict[str, float], dict[str, float]]:
+        """One whole train step of both on the same uint8 (B, H, W, C) batch."""
+        key = step_key(self.state)
+        noise = self.noise(key, len(images_u8))
+        self.state, jax_metrics = self.jax_step(self.state, jnp.asarray(images_u8), key)
+        real = to_seed_batch(self.config, images_u8)
+        z = torch.from_numpy(noise.z)
+        g_z = None if noise.g_z is None else torch.from_numpy(noise.g_z)
+        torch_metrics = torch_steps.train_step(self.torch, real, z, g_z, noise.masks)
+        self.steps_taken += 1
+        return {k: float(v) for k, v in jax_metrics.items()}, torch_metrics
+
+    # --- the two states in torch's layout --------------------------------------------------------
+
+    def jax_state_dicts(self) -> dict[str, Any]:
+        """jaxgan's params, BatchNorm statistics and Adam moments as torch_ref checkpoint arrays."""
+        return convert.to_torch(self.config, self.state, self.image_shape)
+
+    def torch_state_dicts(self) -> dict[str, Any]:
+        t = self.torch
+        return {
+            "generator": {k: v.numpy() for k, v in t.generator.state_dict().items()},
+            "discriminator": {k: v.numpy() for k, v in t.discriminator.state_dict().items()},
+            "optimizer_g": t.g_opt.state_dict(),
+            "optimizer_d": t.d_opt.state_dict(),
+        }
+
+    def jax_grads(self, net: str, which: int = -1) -> list[np.ndarray]:
+        """The gradients jaxgan's optimiser of `net` got last (-1) or the time before (-2), torch layout."""
+        opt_state = (self.state.g if net == "generator" else self.state.d).opt_state
+        tree = opt_state[2] if which == -1 else opt_state[1]
+        return [t.to_torch(np.asarray(convert._get(tree, t.path))) for t in self.layouts[net].params]
