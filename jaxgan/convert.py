@@ -67,12 +67,12 @@ class TensorMap:
 
     def to_jax(self, array) -> np.ndarray:
         perm = _TO_JAX[self.layout]
-        a = np.asarray(array, dtype=np.float32)
+        a = np.asarray(array)
         return a if perm is None else np.ascontiguousarray(a.transpose(perm))
 
     def to_torch(self, array) -> np.ndarray:
         perm = _TO_JAX[self.layout]
-        a = np.asarray(array, dtype=np.float32)
+        a = np.asarray(array)
         return a if perm is None else np.ascontiguousarray(a.transpose(np.argsort(perm)))
 
     def torch_shape(self, jax_shape) -> tuple[int, ...]:

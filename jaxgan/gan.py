@@ -105,15 +105,20 @@ def _init_net(module: nn.Module, tx: optax.GradientTransformation, key, example)
 
 def init_state(gan: GAN, seed: int) -> GANState:
     """A fresh GANState: weights drawn from the recipe's init, from `seed` alone."""
-    g_key, d_key, train_key = jax.random.split(jax.random.PRNGKey(seed), 3)
-    z = jnp.zeros((1, gan.z_dim), jnp.float32)
-    images = jnp.zeros((1, *gan.image_shape), jnp.float32)
-    return GANState(
-        step=jnp.zeros((), jnp.int32),
-        rng=train_key,
-        g=_init_net(gan.generator, gan.g_tx, g_key, z),
-        d=_init_net(gan.discriminator, gan.d_tx, d_key, images),
-    )
+
+    @jax.jit  # one compiled program: eager initialisation of conv kernels is slow on CPU
+    def init(root):
+        g_key, d_key, train_key = jax.random.split(root, 3)
+        z = jnp.zeros((1, gan.z_dim), jnp.float32)
+        images = jnp.zeros((1, *gan.image_shape), jnp.float32)
+        return GANState(
+            step=jnp.zeros((), jnp.int32),
+            rng=train_key,
+            g=_init_net(gan.generator, gan.g_tx, g_key, z),
+            d=_init_net(gan.discriminator, gan.d_tx, d_key, images),
+        )
+
+    return init(jax.random.PRNGKey(seed))
 
 
 def fixed_noise(seed: int, count: int, z_dim: int, kind: str = "normal") -> jax.Array:

@@ -12,13 +12,24 @@ what jaxgan drew:
 Both optimisers also record the gradients they were given: optax through a pass-through
 wrapper that keeps the last two gradients in its state (the book's D steps twice a step),
 torch through `Optimizer.register_step_pre_hook`.
+
+Precision. `Twins(name, "float32")` is the real thing. `Twins(name, "float64")` runs the same
+code in double precision on both sides (jax x64 with the state cast to float64, jaxgan's
+float32 batch and noise cast exactly to float64; torch with float64 as its default dtype),
+to follow a *trajectory*: in float32 two correct implementations part ways within a few
+steps, because an activation within rounding distance of a ReLU kink takes the other branch
+in one of them, and Adam's first steps (update ~ lr * sign(g)) turn gradients that are zero
+up to rounding into full +-lr steps. In float64 the rounding is 1e-16 and neither happens, so
+what remains after 10 steps is any difference in *what* is computed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 from typing import Any, Optional
+from unittest import mock
 
 import flax.linen as nn
 import jax
@@ -27,6 +38,8 @@ import numpy as np
 import optax
 import torch
 
+import jaxgan.gan
+import jaxgan.steps
 from jaxgan import convert
 from jaxgan.config import Config
 from jaxgan.gan import GAN, GANState, build_gan, init_state
@@ -84,28 +97,62 @@ class Noise:
     masks: Optional[list[list[np.ndarray]]]  # [real, fake, G step] x dropout layers, or None
 
 
+def _as_float64(fn):
+    """`fn` with its float32 result cast (exactly) to float64."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        return fn(*args, **kwargs).astype(jnp.float64)
+
+    return wrapper
+
+
+def _cast_floats(tree, dtype):
+    return jax.tree_util.tree_map(
+        lambda a: a.astype(dtype) if jnp.issubdtype(jnp.asarray(a).dtype, jnp.floating) else a, tree)
+
+
 class Twins:
     """One recipe in both frameworks, starting from jaxgan's init converted to torch."""
 
-    def __init__(self, name: str):
+    def __init__(self, name: str, dtype: str = "float32"):
         self.name = name
+        self.dtype = dtype
         self.config: Config = load_recipe(name)
         self.image_shape = SETTINGS[name].image_shape
         gan = build_gan(self.config, self.image_shape)
         self.gan = dataclasses.replace(gan, g_tx=recording(gan.g_tx), d_tx=recording(gan.d_tx))
-        self.state: GANState = init_state(self.gan, SEED)
         self.layouts = convert.net_layouts(self.config, self.image_shape)
-        self.jax_step = jax.jit(step_builder(self.gan))
-
-        torch.manual_seed(SEED)
-        self.torch = torch_steps.build_gan(self.config, self.image_shape)
-        ckpt = convert.to_torch(self.config, self.state, self.image_shape)
-        for net, module in (("generator", self.torch.generator), ("discriminator", self.torch.discriminator)):
-            module.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in ckpt[net].items()})
+        with self.precision():
+            self.state: GANState = init_state(self.gan, SEED)
+            ckpt = convert.to_torch(self.config, self.state, self.image_shape)
+            if dtype == "float64":
+                self.state = _cast_floats(self.state, jnp.float64)
+            self.jax_step = jax.jit(step_builder(self.gan))
+            torch.manual_seed(SEED)
+            self.torch = torch_steps.build_gan(self.config, self.image_shape)
+            for net, module in (("generator", self.torch.generator), ("discriminator", self.torch.discriminator)):
+                module.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in ckpt[net].items()})
         self.torch_grads: dict[str, list[list[np.ndarray]]] = {"generator": [], "discriminator": []}
         for net, opt in (("generator", self.torch.g_opt), ("discriminator", self.torch.d_opt)):
             opt.register_step_pre_hook(functools.partial(self._record, net))
         self.steps_taken = 0
+
+    @contextlib.contextmanager
+    def precision(self):
+        """float32: nothing to do. float64: jax x64, jaxgan's float32 inputs cast, torch default float64."""
+        if self.dtype == "float32":
+            yield
+            return
+        previous = torch.get_default_dtype()
+        torch.set_default_dtype(torch.float64)
+        try:
+            with jax.enable_x64(True), \
+                    mock.patch.object(jaxgan.steps, "to_float", _as_float64(jaxgan.steps.to_float)), \
+                    mock.patch.object(jaxgan.gan, "sample_noise", _as_float64(jaxgan.gan.sample_noise)):
+                yield
+        finally:
+            torch.set_default_dtype(previous)
 
     def _record(self, net, optimizer, args, kwargs):
         params = [p for group in optimizer.param_groups for p in group["params"]]
@@ -135,13 +182,15 @@ class Twins:
 
     def step(self, images_u8: np.ndarray) -> tuple[dict[str, float], dict[str, float]]:
         """One whole train step of both on the same uint8 (B, H, W, C) batch."""
-        key = step_key(self.state)
-        noise = self.noise(key, len(images_u8))
-        self.state, jax_metrics = self.jax_step(self.state, jnp.asarray(images_u8), key)
-        real = to_seed_batch(self.config, images_u8)
-        z = torch.from_numpy(noise.z)
-        g_z = None if noise.g_z is None else torch.from_numpy(noise.g_z)
-        torch_metrics = torch_steps.train_step(self.torch, real, z, g_z, noise.masks)
+        with self.precision():
+            key = step_key(self.state)
+            noise = self.noise(key, len(images_u8))
+            self.state, jax_metrics = self.jax_step(self.state, jnp.asarray(images_u8), key)
+            # torchvision's float32 batch, then (exactly) the working precision
+            real = to_seed_batch(self.config, images_u8).to(torch.get_default_dtype())
+            z = torch.from_numpy(np.array(noise.z))
+            g_z = None if noise.g_z is None else torch.from_numpy(np.array(noise.g_z))
+            torch_metrics = torch_steps.train_step(self.torch, real, z, g_z, noise.masks)
         self.steps_taken += 1
         return {k: float(v) for k, v in jax_metrics.items()}, torch_metrics
 

@@ -14,6 +14,10 @@ in train mode) is the seed's code, line for line, and the quirks are kept:
 - 001 (the book): per image, three optimiser steps: D on the image (target 1), D on
   G(seed).detach() (target 0), G through D with another seed (target 1).
 
+Labels are made in torch's default dtype (the seeds' `torch.FloatTensor([1.0])` and
+`dtype=torch.float` are float32 by name), so the same code runs in float64 when the parity
+tests set `torch.set_default_dtype(torch.float64)`; in float32 nothing changes.
+
 Every step returns the seeds' log as floats under jaxgan's names: d_loss, g_loss,
 d_real = mean D(x), d_fake = mean D(G(z)) in the D step, d_fake_after = mean D(G(z)) in the G step.
 """
@@ -191,7 +195,7 @@ def dcgan_step(gan: TorchGAN, real_cpu, z, g_z=None) -> Metrics:
     # (1) Update D network: maximize log(D(x)) + log(1 - D(G(z)))
     netD.zero_grad()
     b_size = real_cpu.size(0)
-    label = torch.full((b_size,), 1.0, dtype=torch.float)
+    label = torch.full((b_size,), 1.0)  # the tutorial: dtype=torch.float (the default dtype)
     output = netD(real_cpu).view(-1)
     errD_real = criterion(output, label)
     errD_real.backward()
@@ -243,14 +247,15 @@ def book_step(gan: TorchGAN, image, z, g_z) -> Metrics:
     G, D = gan.generator, gan.discriminator
     z, g_z = z.reshape(gan.z_dim), g_z.reshape(gan.z_dim)
 
+    one, zero = torch.tensor([1.0]), torch.tensor([0.0])  # torch.FloatTensor([1.0]), ([0.0])
     # D.train(image_data_tensor, torch.FloatTensor([1.0]))
-    loss_real, d_real = _book_d_train(gan, image, torch.FloatTensor([1.0]))
+    loss_real, d_real = _book_d_train(gan, image, one)
     # D.train(G.forward(generate_random_seed(100)).detach(), torch.FloatTensor([0.0]))
-    loss_fake, d_fake = _book_d_train(gan, G(z).detach(), torch.FloatTensor([0.0]))
+    loss_fake, d_fake = _book_d_train(gan, G(z).detach(), zero)
     # G.train(D, generate_random_seed(100), torch.FloatTensor([1.0])): D's loss, G's optimiser
     g_output = G(g_z)
     d_output = D(g_output)
-    loss = _g_criterion(gan, d_output, torch.FloatTensor([1.0]))
+    loss = _g_criterion(gan, d_output, one)
     gan.g_opt.zero_grad()
     loss.backward()
     gan.g_opt.step()

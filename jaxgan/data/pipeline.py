@@ -66,13 +66,24 @@ class BatchPipeline:
         return self.images[index].reshape(count, b, *self.images.shape[1:])
 
 
+@functools.lru_cache(maxsize=None)
+def _float_values(scale: str) -> np.ndarray:
+    """The float32 value torchvision gives each of the 256 uint8 values, computed by numpy.
+
+    numpy divides with IEEE rounding as torch does; XLA (on CPU, eager or jitted) turns
+    x / 255 into a multiplication by 1/255 and is 1 ulp off for half of the values, so the
+    division is never done on the device (parity_tests/test_pipeline.py holds this).
+    """
+    x = np.arange(256, dtype=np.float32) / np.float32(255)
+    if scale == "minus_one_one":
+        x = (x - np.float32(0.5)) / np.float32(0.5)
+    return x
+
+
 def to_float(images_u8, scale: str):
     """uint8 images -> float32, exactly as torchvision computes it.
 
     'zero_one' is ToTensor (x / 255); 'minus_one_one' is ToTensor then Normalize(0.5, 0.5),
-    i.e. (x / 255 - 0.5) / 0.5, in that order and in float32.
+    i.e. (x / 255 - 0.5) / 0.5, in that order and in float32: a lookup of the 256 values.
     """
-    x = images_u8.astype(jnp.float32) / 255.0
-    if scale == "minus_one_one":
-        x = (x - 0.5) / 0.5
-    return x
+    return jnp.asarray(_float_values(scale))[images_u8]
