@@ -2,21 +2,62 @@
 
 A checkpoint holds the GANState as a plain nested dict of arrays (params, optimiser states,
 BatchNorm statistics, step, RNG key) plus a JSON record (recipe name, step, epoch and batch
-position). Orbax writes each step to a temporary directory and renames it when complete, so
-an interrupted save never replaces a good checkpoint.
+position). Orbax writes each step to a temporary directory (`<step>.orbax-checkpoint-tmp`)
+and renames it to `<step>/` only when complete, so an interrupted save never replaces a good
+checkpoint and is never listed as one. A process killed mid-save leaves that temporary
+directory behind; the run's writer removes such leftovers when it opens the run again
+(`discard_partial`). Deleting an old checkpoint (beyond the newest K) is made atomic the same
+way: orbax renames it into `.deleted/` and only then is it removed file by file, so a kill
+during the deletion never leaves a half-deleted `<step>/` that looks like a checkpoint.
 """
 
 from __future__ import annotations
 
+import os
+import re
+import shutil
 from pathlib import Path
 from typing import Any, Optional
 
 import jax
+import numpy as np
 import orbax.checkpoint as ocp
 from flax import serialization
 
 from jaxgan.errors import JaxganError
 from jaxgan.gan import GANState
+
+# What orbax puts in the name of a checkpoint that is still being written.
+PARTIAL_MARK = ".orbax-checkpoint-tmp"
+# Where orbax moves a checkpoint it retires, before we delete it (not a step name).
+DELETED_DIR = ".deleted"
+
+
+def tensor_name(path) -> str:
+    """A pytree key path as dotted text: ('g', 'params', 'fc0', 'kernel') -> g.params.fc0.kernel."""
+    return ".".join(str(getattr(k, "key", getattr(k, "idx", getattr(k, "name", k)))) for k in path)
+
+
+# What a failed write raises from orbax: OSError, or tensorstore's ValueError in its threads.
+_WRITE_ERRORS = (OSError, ValueError, RuntimeError)
+
+
+def _cause(e: BaseException) -> str:
+    """The short reason of a failed write: 'No space left on device', 'File too large', ..."""
+    if isinstance(e, OSError) and e.strerror:
+        return e.strerror
+    code = re.search(r"os_error_code='?(\d+)", str(e))
+    if code:
+        return os.strerror(int(code.group(1)))
+    text = str(e).strip()
+    return (text.splitlines()[0][:160] if text else type(e).__name__)
+
+
+def _remove(entry: Path) -> None:
+    if entry.is_dir() and not entry.is_symlink():
+        shutil.rmtree(entry, ignore_errors=True)
+    else:
+        entry.unlink(missing_ok=True)
 
 
 class Checkpointer:
@@ -24,29 +65,110 @@ class Checkpointer:
 
     def __init__(self, directory: str | Path, keep: int = 3):
         self.directory = Path(directory).absolute()
+        self._writer = False  # set by save/discard_partial: only a writer empties .deleted/ on close
+        self._in_flight: Optional[int] = None  # the step of the save orbax may still be writing
+        self._failed = False
         self.manager = ocp.CheckpointManager(
             self.directory,
-            options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True),
+            options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True, todelete_subdir=DELETED_DIR),
         )
 
     def latest_step(self) -> Optional[int]:
         return self.manager.latest_step()
+
+    def all_steps(self) -> list[int]:
+        return sorted(self.manager.all_steps())
+
+    def discard_partial(self) -> list[str]:
+        """Removes checkpoints left half-written by a killed process; returns their names.
+
+        Only the process that writes the run may call this (the trainer, on start): a reader
+        such as `jaxgan.sample` would delete a save that a live training run is making.
+        """
+        self._writer = True
+        removed = self._purge_deleted()
+        if self.directory.is_dir():
+            for entry in sorted(self.directory.iterdir()):
+                if PARTIAL_MARK in entry.name:
+                    _remove(entry)
+                    removed.append(entry.name)
+        if removed:
+            self.manager.reload()
+        return removed
+
+    def _purge_deleted(self) -> list[str]:
+        """Removes the checkpoints orbax has retired into .deleted/ (none being moved there now)."""
+        removed = []
+        trash = self.directory / DELETED_DIR
+        if trash.is_dir():
+            for entry in sorted(trash.iterdir()):
+                _remove(entry)
+                removed.append(f"{DELETED_DIR}/{entry.name}")
+        return removed
 
     def save(self, state: GANState, meta: dict[str, Any]) -> None:
         step = int(state.step)
         if step in self.manager.all_steps():
             return
         tree = serialization.to_state_dict(state)
-        self.manager.save(
-            step,
-            args=ocp.args.Composite(state=ocp.args.StandardSave(tree), meta=ocp.args.JsonSave(meta)),
-        )
+        self._writer = True
+        self.wait()  # the previous save and its retirements are done (or their error raised)
+        self._purge_deleted()
+        try:
+            self.manager.save(
+                step,
+                args=ocp.args.Composite(state=ocp.args.StandardSave(tree), meta=ocp.args.JsonSave(meta)),
+            )
+        except _WRITE_ERRORS as e:
+            raise self._write_error(step, e) from None
+        self._in_flight = step
+
+    def _write_error(self, step: Optional[int], e: BaseException) -> JaxganError:
+        self._failed = True
+        what = f"the checkpoint of step {step}" if step is not None else "a checkpoint"
+        steps = [s for s in self.all_steps() if s != step]
+        kept = (f"the last complete checkpoint, step {steps[-1]}, is kept: free some space and --resume" if steps
+                else "there is no complete checkpoint yet: free some space and start again")
+        return JaxganError(f"{self.directory}: {what} could not be written ({_cause(e)}); {kept}")
+
+    def check_fits(self, template: GANState, step: int) -> None:
+        """Refuses a checkpoint whose tensors differ from `template`'s, naming the first one."""
+        try:
+            saved = ocp.StandardCheckpointHandler().metadata(self.directory / str(step) / "state")
+            saved = getattr(saved, "tree", saved)
+            flat_saved = {tensor_name(p): leaf for p, leaf in jax.tree_util.tree_leaves_with_path(saved)}
+        except Exception:  # noqa: BLE001 - unreadable metadata: the restore below reports it
+            return
+        where = self.directory / str(step)
+        expected = {tensor_name(p): leaf for p, leaf in
+                    jax.tree_util.tree_leaves_with_path(serialization.to_state_dict(template))}
+        # parameters first: they name the layer a person recognises; optimiser state after
+        for name in sorted(expected, key=lambda n: (".params." not in f".{n}.", n)):
+            want = tuple(np.shape(expected[name]))
+            if name not in flat_saved:
+                raise JaxganError(
+                    f"{where}: checkpoint has no tensor {name} (this recipe's model needs shape {want}); "
+                    "was it written by another recipe?"
+                )
+            got = getattr(flat_saved[name], "shape", None)
+            if got is not None and tuple(got) != want:
+                raise JaxganError(
+                    f"{where}: tensor {name} has shape {tuple(got)} in the checkpoint but {want} in this "
+                    "recipe's model; was it written by another recipe or for images of another size?"
+                )
+        extra = sorted(set(flat_saved) - set(expected))
+        if extra:
+            raise JaxganError(
+                f"{where}: checkpoint holds tensor {extra[0]}, which this recipe's model does not have; "
+                "was it written by another recipe?"
+            )
 
     def restore(self, template: GANState, step: Optional[int] = None) -> tuple[GANState, dict[str, Any]]:
         """Restores into the structure of `template` (a freshly initialised state)."""
         step = self.latest_step() if step is None else step
         if step is None:
             raise JaxganError(f"{self.directory}: no checkpoint to resume from")
+        self.check_fits(template, step)
         target = serialization.to_state_dict(template)
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
         try:
@@ -54,16 +176,29 @@ class Checkpointer:
                 step,
                 args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore()),
             )
-        except (ValueError, KeyError, TypeError) as e:
+        except (ValueError, KeyError, TypeError, OSError, RuntimeError) as e:
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise JaxganError(
-                f"{self.directory / str(step)}: checkpoint does not fit this recipe's model ({first[:200]})"
+                f"{self.directory / str(step)}: checkpoint does not fit this recipe's model or is damaged "
+                f"({first[:200]})"
             ) from None
         state = serialization.from_state_dict(template, restored["state"])
         return state, dict(restored["meta"])
 
     def wait(self) -> None:
-        self.manager.wait_until_finished()
+        """Blocks until the save in flight is on disk; a failed write becomes a JaxganError."""
+        try:
+            self.manager.wait_until_finished()
+        except _WRITE_ERRORS as e:
+            raise self._write_error(self._in_flight, e) from None
+        finally:
+            self._in_flight = None
 
     def close(self) -> None:
-        self.manager.close()
+        try:
+            self.manager.close()
+        except _WRITE_ERRORS as e:
+            if not self._failed:  # else the first failure has been reported already
+                raise self._write_error(self._in_flight, e) from None
+        if self._writer:
+            self._purge_deleted()

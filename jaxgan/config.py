@@ -106,6 +106,16 @@ class TrainConfig(_Schema):
     checkpoint_every: int = Field(600, gt=0)
     keep_checkpoints: int = Field(3, gt=0)
     num_samples: int = Field(64, gt=0, description="Images in the fixed-noise grid.")
+    # What a NaN or infinite loss or parameter does (checked after every dispatch, and the
+    # parameters before every checkpoint, so a diverged state is never saved). 'stop': end
+    # with a one-line error naming the step and the quantity; the last good checkpoint is
+    # kept. 'rollback': restore the last good checkpoint, fold the rollback count into the
+    # RNG key (a new random stream from there) and go on, at most max_rollbacks times per
+    # process; each rollback is an event line in metrics.jsonl.
+    on_divergence: Literal["stop", "rollback"] = "stop"
+    max_rollbacks: int = Field(3, ge=0)
+    # Devices to split each batch over; unset = every visible device (see jaxgan.parallel).
+    num_devices: Optional[int] = Field(None, gt=0)
 
 
 class Config(_Schema):
@@ -118,6 +128,7 @@ class Config(_Schema):
     loss: LossConfig = LossConfig()
     optimizer: OptimizersConfig
     train: TrainConfig
+    eval: EvalConfig = Field(default_factory=lambda: EvalConfig())  # defined at the end of this file
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
@@ -220,3 +231,23 @@ def _describe(err: dict[str, Any], source: str, set_keys: dict[str, str]) -> str
 def dump_config(config: Config, path: str | Path) -> None:
     """Writes the resolved recipe (defaults filled in) as YAML."""
     Path(path).write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+
+
+class EvalConfig(_Schema):
+    """Evaluation (jaxgan/evaluation): FID, KID and mode coverage of the generator's samples.
+
+    On MNIST and Fashion-MNIST the features are a domain classifier's (train it first:
+    `python -m jaxgan.classifier --dataset fashion_mnist`); on RGB data, the FID Inception's
+    from pytorch-fid's weights file.
+    """
+
+    every: int = Field(0, ge=0, description="Evaluate during training every N steps (0: never).")
+    num_samples: int = Field(10000, ge=2, description="Generated images per evaluation.")
+    metric: Literal["fid", "kid"] = Field("fid", description="What the best checkpoint minimises.")
+    features: Literal["auto", "classifier", "inception"] = "auto"  # auto: classifier on (fashion_)mnist
+    inception_weights: Optional[str] = Field(None, description="pytorch-fid's pt_inception-2015-12-05-6726825d.pth.")
+    num_real: Optional[int] = Field(None, ge=2, description="Use only the first N real images as the reference.")
+    batch_size: int = Field(500, gt=0, description="Images per generator/feature call.")
+
+
+Config.model_rebuild()  # resolves Config.eval's forward reference to EvalConfig

@@ -47,14 +47,20 @@ def check_writable(workdir: Path) -> None:
 
 
 class RunFolder:
-    """Writes metrics, images and plots of one run. Every method is a side effect on disk."""
+    """Writes metrics, images and plots of one run. Every method is a side effect on disk.
 
-    def __init__(self, workdir: str | Path, start_step: int = 0):
+    In a multi-process job only process 0 writes (`enabled`); the others' calls do nothing.
+    """
+
+    def __init__(self, workdir: str | Path, start_step: int = 0, enabled: bool = True):
         self.path = Path(workdir)
-        check_writable(self.path)
+        self.enabled = enabled
         self.samples_dir = self.path / "samples"
-        self.samples_dir.mkdir(exist_ok=True)
         self.metrics_path = self.path / "metrics.jsonl"
+        if not enabled:
+            return
+        check_writable(self.path)
+        self.samples_dir.mkdir(exist_ok=True)
         self._truncate_metrics_after(start_step)
         self._metrics = self.metrics_path.open("a")
         self._tb = SummaryWriter(str(self.path / "tensorboard"), purge_step=start_step or None)
@@ -72,6 +78,8 @@ class RunFolder:
         return [json.loads(line) for line in self.metrics_path.read_text().splitlines() if line.strip()]
 
     def log(self, record: dict[str, Any]) -> None:
+        if not self.enabled:
+            return
         self._metrics.write(json.dumps(record) + "\n")
         self._metrics.flush()
         for key, value in record.items():
@@ -80,6 +88,8 @@ class RunFolder:
 
     def save_samples(self, step: int, images: np.ndarray, value_range) -> Path:
         path = self.samples_dir / f"step_{step:07d}.png"
+        if not self.enabled:
+            return path
         grid = image_io.save_grid(images, path, value_range=value_range)
         self._tb.add_image("samples", grid, step, dataformats="HWC")
         return path
@@ -89,14 +99,18 @@ class RunFolder:
         from PIL import Image
 
         path = self.samples_dir / "progress.gif"
+        if not self.enabled:
+            return path
         frames = [np.asarray(Image.open(p).convert("RGB")) for p in sorted(self.samples_dir.glob("step_*.png"))]
         image_io.save_gif(frames, path)
         return path
 
     def plot_losses(self) -> Path:
         """The DCGAN tutorial's figure: Generator and Discriminator loss during training."""
-        lines = self.read_metrics()
         path = self.path / "loss_curves.png"
+        if not self.enabled:
+            return path
+        lines = self.read_metrics()
         fig, ax = plt.subplots(figsize=(10, 5))
         steps = [line["step"] for line in lines]
         for key in ("g_loss", "d_loss"):
@@ -113,6 +127,8 @@ class RunFolder:
     def real_vs_fake(self, real: np.ndarray, fake: np.ndarray, value_range) -> Path:
         """The DCGAN tutorial's closing figure: real images beside generated ones."""
         path = self.path / "real_vs_fake.png"
+        if not self.enabled:
+            return path
         fig, axes = plt.subplots(1, 2, figsize=(12, 6.5))
         for ax, title, batch in ((axes[0], "Real Images", real), (axes[1], "Fake Images", fake)):
             ax.imshow(image_io.make_grid(batch, value_range=value_range))
@@ -125,11 +141,15 @@ class RunFolder:
 
     def write_summary(self, summary: dict[str, Any]) -> Path:
         path = self.path / "summary.json"
+        if not self.enabled:
+            return path
         tmp = path.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(summary, indent=2) + "\n")
         os.replace(tmp, path)
         return path
 
     def close(self) -> None:
+        if not self.enabled:
+            return
         self._metrics.close()
         self._tb.close()

@@ -29,7 +29,10 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     try:
         from jaxgan.config import load_config
+        from jaxgan.parallel import initialize_distributed
         from jaxgan.trainer import train_and_evaluate
+
+        initialize_distributed()  # a no-op unless JAXGAN_COORDINATOR / JAXGAN_DISTRIBUTED is set
 
         config = load_config(args.config, args.overrides)
         workdir = args.workdir or f"runs/{config.name}"

@@ -28,19 +28,22 @@ RECIPES = (
 @dataclasses.dataclass(frozen=True)
 class Setting:
     image_shape: tuple[int, int, int]  # (H, W, C) the networks see
-    batch_size: int  # batch used by the tests (the seed's, or smaller)
+    batch_size: int  # batch of the float32 checks (the seed's, or smaller)
     raw_shape: tuple[int, int, int]  # (H, W, C) of a raw image before the seed's Resize
+    trajectory_batch: int  # batch of the float64 trajectory (double-precision convs are slow)
+    trajectory_steps: int  # steps of the trajectory in the default test run (10 with -m slow)
 
 
 SETTINGS = {
-    "gan_fashion_mnist": Setting((28, 28, 1), 16, (28, 28, 1)),  # seed: 100
-    "gan_maxout_mnist": Setting((28, 28, 1), 16, (28, 28, 1)),  # seed: 100 (paper)
-    "myfgan_mnist_first": Setting((28, 28, 1), 1, (28, 28, 1)),  # the book: one image per step
-    "myfgan_mnist": Setting((28, 28, 1), 1, (28, 28, 1)),
-    "myfgan_celeba": Setting((218, 178, 3), 1, (218, 178, 3)),
-    "dcgan_celeba": Setting((64, 64, 3), 4, (218, 178, 3)),  # seed: 128
-    "dcgan_cifar10": Setting((64, 64, 3), 4, (32, 32, 3)),  # seed: 64
+    "gan_fashion_mnist": Setting((28, 28, 1), 16, (28, 28, 1), 16, 10),  # seed: 100
+    "gan_maxout_mnist": Setting((28, 28, 1), 16, (28, 28, 1), 16, 10),  # seed: 100 (paper)
+    "myfgan_mnist_first": Setting((28, 28, 1), 1, (28, 28, 1), 1, 10),  # the book: one image per step
+    "myfgan_mnist": Setting((28, 28, 1), 1, (28, 28, 1), 1, 10),
+    "myfgan_celeba": Setting((218, 178, 3), 1, (218, 178, 3), 1, 3),  # 47M parameters
+    "dcgan_celeba": Setting((64, 64, 3), 4, (218, 178, 3), 2, 3),  # seed: 128
+    "dcgan_cifar10": Setting((64, 64, 3), 4, (32, 32, 3), 2, 3),  # seed: 64
 }
+TRAJECTORY_STEPS = 10  # SPEC: parameters after 1 and after 10 whole train steps
 
 SEED = 0  # the recipes' own seed is 0 or 999; the tests use one fixed seed for all
 

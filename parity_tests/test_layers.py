@@ -20,7 +20,17 @@ import torch
 import torch.nn.functional as F
 
 from jaxgan.models.dcgan import DCGANDiscriminator, DCGANGenerator
-from jaxgan.models.layers import TorchBatchNorm, TorchConv2d, TorchConvTranspose2d, torch_conv, torch_conv_transpose
+from jaxgan.models.layers import (
+    TorchBatchNorm,
+    TorchConv2d,
+    TorchConvTranspose2d,
+    conv2d,
+    conv2d_reference,
+    conv_transpose2d,
+    conv_transpose2d_reference,
+    torch_conv,
+    torch_conv_transpose,
+)
 from jaxgan.models.maxout import Maxout, MaxoutDiscriminator, MaxoutGenerator
 
 FWD_ATOL = 1e-5
@@ -178,6 +188,95 @@ def test_conv_transpose2d(cin, cout, k, s, p, h, w):
     layer = torch.nn.ConvTranspose2d(cin, cout, k, s, p, bias=False)
     module = torch_conv_transpose(cout, k, s, p, name=None)
     _conv_parity(layer, module, randn(1, 2, cin, h, w), seed=2)
+
+
+# The layers compute conv2d / conv_transpose2d (sub-pixel forward, custom VJP: fast on XLA:CPU);
+# these must equal torch AND the straightforward conv2d_reference / conv_transpose2d_reference
+# (XLA's strided / lhs-dilated convolution differentiated by JAX), forward and both gradients.
+# Shapes: DCGAN's (k4 s2 p1, 1x1 k4 s1 p0, whole-window k4 p0), remainder rows, stride 3, k < s,
+# padding > k - 1 (the sub-pixel conv's negative padding), non-square inputs.
+_FAST_SHAPES = [
+    # cin, cout, k, s, p, h, w
+    (5, 4, 4, 2, 1, 4, 4), (6, 3, 4, 1, 0, 1, 1), (4, 2, 4, 1, 0, 4, 4), (3, 2, 3, 2, 1, 6, 5),
+    (2, 3, 5, 3, 2, 7, 4), (3, 2, 2, 3, 0, 5, 6), (2, 2, 1, 2, 0, 3, 5), (2, 3, 3, 2, 3, 4, 5),
+    (3, 2, 3, 1, 1, 5, 5), (2, 2, 4, 2, 1, 2, 3),
+]
+
+
+def _fast_vs_torch_and_reference(transpose, cin, cout, k, s, p, h, w):
+    torch.manual_seed(0)
+    layer = (torch.nn.ConvTranspose2d if transpose else torch.nn.Conv2d)(cin, cout, k, s, p, bias=False)
+    x = torch.from_numpy(randn(1, 2, cin, h, w)).requires_grad_()
+    out = layer(x)
+    ct = randn(2, *out.shape)
+    out.backward(torch.from_numpy(ct))
+    fast, ref = (conv_transpose2d, conv_transpose2d_reference) if transpose else (conv2d, conv2d_reference)
+    kernel, xj, ctj = conv_kernel(layer.weight), jnp.asarray(nhwc(x)), jnp.asarray(ct.transpose(0, 2, 3, 1))
+    results = {}
+    for name, f in (("fast", fast), ("reference", ref)):
+        @jax.jit  # one compile instead of one per eager op: keeps the test fast
+        def y_and_grads(kernel, x, ct, f=f):
+            y, vjp = jax.vjp(lambda kernel, x: f(x, kernel, s, p), kernel, x)
+            return (y, *vjp(ct))
+
+        results[name] = y_and_grads(kernel, xj, ctj)
+        y = results[name][0]
+        np.testing.assert_allclose(y, nhwc(out), atol=FWD_ATOL, rtol=0)
+        assert_grad_close(results[name][1], conv_kernel(layer.weight.grad))
+        assert_grad_close(results[name][2], nhwc(x.grad))
+    for a, b in zip(results["fast"], results["reference"]):
+        np.testing.assert_allclose(a, b, atol=1e-5 * float(np.max(np.abs(np.asarray(b)))), rtol=0)
+
+
+@pytest.mark.parametrize("cin,cout,k,s,p,h,w", _FAST_SHAPES)
+def test_conv_transpose2d_fast_equals_torch_and_reference(cin, cout, k, s, p, h, w):
+    _fast_vs_torch_and_reference(True, cin, cout, k, s, p, h, w)
+
+
+@pytest.mark.parametrize("cin,cout,k,s,p,h,w", _FAST_SHAPES)
+def test_conv2d_fast_equals_torch_and_reference(cin, cout, k, s, p, h, w):
+    if (h + 2 * p - k) < 0 or (w + 2 * p - k) < 0:
+        pytest.skip("no output")
+    _fast_vs_torch_and_reference(False, cin, cout, k, s, p, h, w)
+
+
+@pytest.mark.parametrize("transpose", [False, True])
+def test_fast_convs_second_order_gradients_match_reference(transpose):
+    # custom VJPs whose backward is itself made of (custom-VJP) convs: grad-of-grad still works
+    # (gradient penalties) and equals the reference's.
+    fast, ref = (conv_transpose2d, conv_transpose2d_reference) if transpose else (conv2d, conv2d_reference)
+    x = jnp.asarray(randn(0, 2, 6, 6, 3))
+    kernel = jnp.asarray(randn(1, 4, 4, 3, 2) if not transpose else randn(1, 4, 4, 2, 3))
+    ct = jnp.asarray(randn(2, *jax.eval_shape(lambda: ref(x, kernel, 2, 1)).shape))
+
+    def penalty(f):
+        def gx(kernel):
+            return jax.grad(lambda x: jnp.sum(jnp.tanh(f(x, kernel, 2, 1)) * ct))(x)
+        return jax.jit(jax.grad(lambda kernel: jnp.sum(gx(kernel) ** 2)))(kernel)
+
+    want = penalty(ref)
+    assert_grad_close(penalty(fast), want)
+
+
+def test_modules_use_the_fast_convs_and_equal_the_reference():
+    x = jnp.asarray(randn(0, 2, 8, 8, 4))
+    for module, ref in ((TorchConvTranspose2d(3, 4, 2, 1), conv_transpose2d_reference),
+                        (TorchConv2d(3, 4, 2, 1), conv2d_reference)):
+        v = jax.jit(module.init)(jax.random.PRNGKey(0), x)
+        ct = jnp.asarray(randn(3, *jax.eval_shape(module.apply, v, x).shape))
+
+        @jax.jit
+        def both(v, ct, module=module, ref=ref):
+            y, vjp = jax.vjp(lambda v: module.apply(v, x), v)
+            y_ref, vjp_ref = jax.vjp(lambda kernel: ref(x, kernel, 2, 1), v["params"]["kernel"])
+            return y, y_ref, vjp(ct)[0]["params"]["kernel"], vjp_ref(ct)[0]
+
+        y, y_ref, g, g_ref = both(v, ct)
+        np.testing.assert_allclose(y, y_ref, atol=FWD_ATOL, rtol=0)
+        assert_grad_close(g, g_ref)
+        jaxpr = str(jax.make_jaxpr(lambda v: jax.grad(lambda v: jnp.sum(module.apply(v, x)))(v))(v))
+        assert "lhs_dilation=(2,2)" not in jaxpr.replace(" ", "")  # no dilated conv anywhere
+        assert "custom_vjp" in jaxpr
 
 
 @pytest.mark.parametrize("transpose", [False, True])

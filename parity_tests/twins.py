@@ -9,23 +9,26 @@ what jaxgan drew:
   dropout masks: what flax's nn.Dropout draws inside D with rngs={'dropout': drop_*}, read out
   by intercepting the Dropout call (the mask depends only on the key and the module path).
 
-Both optimisers also record the gradients they were given: optax through a pass-through
-wrapper that keeps the last two gradients in its state (the book's D steps twice a step),
-torch through `Optimizer.register_step_pre_hook`.
+With `record=True` both optimisers also record the gradients they were given: optax through a
+pass-through wrapper that keeps the last two gradients in its state (the book's D steps twice a
+step), torch through `Optimizer.register_step_pre_hook`. The wrapper can also scale the updates
+to zero (torch: lr 0), so that a whole step runs at *fixed* weights: every loss and gradient of
+the step, the G step's included, is then computed from the same converted weights.
 
 Precision. `Twins(name, "float32")` is the real thing. `Twins(name, "float64")` runs the same
 code in double precision on both sides (jax x64 with the state cast to float64, jaxgan's
 float32 batch and noise cast exactly to float64; torch with float64 as its default dtype),
 to follow a *trajectory*: in float32 two correct implementations part ways within a few
-steps, because an activation within rounding distance of a ReLU kink takes the other branch
-in one of them, and Adam's first steps (update ~ lr * sign(g)) turn gradients that are zero
-up to rounding into full +-lr steps. In float64 the rounding is 1e-16 and neither happens, so
-what remains after 10 steps is any difference in *what* is computed.
+steps, because an activation within rounding distance of a ReLU kink (or a maxout tie) takes
+the other branch in one of them, and Adam's first steps (update ~ lr * sign(g)) turn gradients
+that are zero up to rounding into full +-lr steps. In float64 the rounding is 1e-16 and
+neither happens, so what remains after 10 steps is any difference in *what* is computed.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import functools
 from typing import Any, Optional
@@ -50,25 +53,24 @@ from torch_ref.data import to_seed_batch
 
 
 def recording(tx: optax.GradientTransformation) -> optax.GradientTransformation:
-    """`tx` unchanged, with (previous gradient, last gradient) kept beside its state."""
+    """`tx` with (previous gradient, last gradient, update scale) kept beside its state."""
 
     def init(params):
         zeros = jax.tree_util.tree_map(jnp.zeros_like, params)
-        return (tx.init(params), zeros, zeros)
+        return (tx.init(params), zeros, zeros, jnp.ones((), jnp.float32))
 
     def update(grads, state, params=None):
-        inner, _, last = state
+        inner, _, last, scale = state
         updates, inner = tx.update(grads, inner, params)
-        return updates, (inner, last, grads)
+        updates = jax.tree_util.tree_map(lambda u: u * scale.astype(u.dtype), updates)
+        return updates, (inner, last, grads, scale)
 
     return optax.GradientTransformation(init, update)
 
 
 def step_builder(gan: GAN):
     """jaxgan's step for the recipe's scheme (a missing scheme is a failure, not a skip)."""
-    from jaxgan import steps
-
-    builders = getattr(steps, "STEP_BUILDERS", {"minibatch": steps.make_train_step})
+    builders = getattr(jaxgan.steps, "STEP_BUILDERS", {"minibatch": jaxgan.steps.make_train_step})
     if gan.scheme not in builders:
         raise NotImplementedError(f"jaxgan.steps has no train step for train.scheme '{gan.scheme}'")
     return builders[gan.scheme](gan)
@@ -94,7 +96,56 @@ def flax_dropout_masks(module: nn.Module, variables, x, rng) -> list[np.ndarray]
 class Noise:
     z: np.ndarray  # (B, z_dim), the D step's
     g_z: Optional[np.ndarray]  # the G step's, None when it is z (seeds 000/002/003)
-    masks: Optional[list[list[np.ndarray]]]  # [real, fake, G step] x dropout layers, or None
+    masks: Optional[list[list[torch.Tensor]]]  # [real, fake, G step] x dropout layers, or None
+
+
+# --- shared, once per computation -------------------------------------------------------------
+
+def computation_key(name: str) -> str:
+    """What decides the numbers a recipe computes in these tests (not its data or schedule):
+    dcgan_celeba and dcgan_cifar10 share their networks, init and compiled steps."""
+    c = load_recipe(name)
+    parts = dict(model=c.model.model_dump(), loss=c.loss.model_dump(), optimizer=c.optimizer.model_dump(),
+                 scheme=c.train.scheme, noise=c.train.generator_noise, scale=c.data.scale,
+                 shape=SETTINGS[name].image_shape)
+    return repr(sorted(parts.items()))
+
+
+_INITS: dict[str, GANState] = {}
+_TORCH_INITS: dict[str, tuple[torch.nn.Module, torch.nn.Module]] = {}
+_STEPS: dict[tuple[str, bool], tuple[GAN, Any]] = {}
+
+
+def jax_init(name: str) -> GANState:
+    """jaxgan's freshly initialised state (float32, seed SEED)."""
+    key = computation_key(name)
+    if key not in _INITS:
+        _INITS[key] = init_state(build_gan(load_recipe(name), SETTINGS[name].image_shape), SEED)
+    return _INITS[key]
+
+
+def torch_init(name: str) -> tuple[torch.nn.Module, torch.nn.Module]:
+    """torch_ref's (G, D) as the seed initialises them after torch.manual_seed(SEED). Read only:
+    copy before running them (train-mode BatchNorm moves its statistics)."""
+    key = computation_key(name)
+    if key not in _TORCH_INITS:
+        from torch_ref import models
+
+        torch.manual_seed(SEED)
+        _TORCH_INITS[key] = models.build(load_recipe(name), SETTINGS[name].image_shape)
+    return _TORCH_INITS[key]
+
+
+def gan_and_step(name: str, record: bool) -> tuple[GAN, Any]:
+    """The recipe's GAN (with recording optimisers if `record`) and its jitted step; jit keeps
+    one executable per precision and batch shape."""
+    key = (computation_key(name), record)
+    if key not in _STEPS:
+        gan = build_gan(load_recipe(name), SETTINGS[name].image_shape)
+        if record:
+            gan = dataclasses.replace(gan, g_tx=recording(gan.g_tx), d_tx=recording(gan.d_tx))
+        _STEPS[key] = (gan, jax.jit(step_builder(gan)))
+    return _STEPS[key]
 
 
 def _as_float64(fn):
@@ -115,27 +166,32 @@ def _cast_floats(tree, dtype):
 class Twins:
     """One recipe in both frameworks, starting from jaxgan's init converted to torch."""
 
-    def __init__(self, name: str, dtype: str = "float32"):
+    def __init__(self, name: str, dtype: str = "float32", record: bool = True):
         self.name = name
         self.dtype = dtype
+        self.record = record
         self.config: Config = load_recipe(name)
         self.image_shape = SETTINGS[name].image_shape
-        gan = build_gan(self.config, self.image_shape)
-        self.gan = dataclasses.replace(gan, g_tx=recording(gan.g_tx), d_tx=recording(gan.d_tx))
+        self.gan, self.jax_step = gan_and_step(name, record)
         self.layouts = convert.net_layouts(self.config, self.image_shape)
+        init = jax_init(name)
+        self.state: GANState = init.replace(
+            g=init.g.replace(opt_state=self.gan.g_tx.init(init.g.params)),
+            d=init.d.replace(opt_state=self.gan.d_tx.init(init.d.params)),
+        )
+        ckpt = convert.to_torch(self.config, self.state, self.image_shape)
         with self.precision():
-            self.state: GANState = init_state(self.gan, SEED)
-            ckpt = convert.to_torch(self.config, self.state, self.image_shape)
             if dtype == "float64":
                 self.state = _cast_floats(self.state, jnp.float64)
-            self.jax_step = jax.jit(step_builder(self.gan))
-            torch.manual_seed(SEED)
-            self.torch = torch_steps.build_gan(self.config, self.image_shape)
-            for net, module in (("generator", self.torch.generator), ("discriminator", self.torch.discriminator)):
+            G, D = (copy.deepcopy(m).to(torch.get_default_dtype()) for m in torch_init(name))
+            for net, module in (("generator", G), ("discriminator", D)):
                 module.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in ckpt[net].items()})
+            self.torch = torch_steps.build_gan(self.config, self.image_shape, nets=(G, D))
         self.torch_grads: dict[str, list[list[np.ndarray]]] = {"generator": [], "discriminator": []}
-        for net, opt in (("generator", self.torch.g_opt), ("discriminator", self.torch.d_opt)):
-            opt.register_step_pre_hook(functools.partial(self._record, net))
+        if record:
+            for net, opt in (("generator", self.torch.g_opt), ("discriminator", self.torch.d_opt)):
+                opt.register_step_pre_hook(functools.partial(self._record, net))
+        self._lr = {id(g): g["lr"] for o in (self.torch.g_opt, self.torch.d_opt) for g in o.param_groups}
         self.steps_taken = 0
 
     @contextlib.contextmanager
@@ -157,8 +213,22 @@ class Twins:
     def _record(self, net, optimizer, args, kwargs):
         params = [p for group in optimizer.param_groups for p in group["params"]]
         self.torch_grads[net].append(
-            [np.zeros(tuple(p.shape), np.float32) if p.grad is None else p.grad.detach().numpy().copy() for p in params]
-        )
+            [np.zeros(tuple(p.shape)) if p.grad is None else p.grad.detach().numpy().copy() for p in params])
+
+    def set_learning(self, on: bool) -> None:
+        """Off: the optimisers keep their state moving but leave the weights alone (jax: updates
+        scaled by 0; torch: lr 0), so a step is computed at fixed weights."""
+        assert self.record, "learning can be switched off only on recording twins"
+        scale = 1.0 if on else 0.0
+
+        def rescale(net):
+            inner, prev, last, s = net.opt_state
+            return net.replace(opt_state=(inner, prev, last, jnp.asarray(scale, s.dtype)))
+
+        self.state = self.state.replace(g=rescale(self.state.g), d=rescale(self.state.d))
+        for opt in (self.torch.g_opt, self.torch.d_opt):
+            for group in opt.param_groups:
+                group["lr"] = self._lr[id(group)] * scale
 
     # --- what jaxgan draws -------------------------------------------------------------------
 
@@ -182,12 +252,12 @@ class Twins:
 
     def step(self, images_u8: np.ndarray) -> tuple[dict[str, float], dict[str, float]]:
         """One whole train step of both on the same uint8 (B, H, W, C) batch."""
+        real = to_seed_batch(self.config, images_u8)  # torchvision's float32 (ToTensor follows the default dtype)
         with self.precision():
             key = step_key(self.state)
             noise = self.noise(key, len(images_u8))
             self.state, jax_metrics = self.jax_step(self.state, jnp.asarray(images_u8), key)
-            # torchvision's float32 batch, then (exactly) the working precision
-            real = to_seed_batch(self.config, images_u8).to(torch.get_default_dtype())
+            real = real.to(torch.get_default_dtype())  # exact
             z = torch.from_numpy(np.array(noise.z))
             g_z = None if noise.g_z is None else torch.from_numpy(np.array(noise.g_z))
             torch_metrics = torch_steps.train_step(self.torch, real, z, g_z, noise.masks)

@@ -53,9 +53,12 @@ class TorchGAN:
     image_shape: tuple[int, int, int]  # (H, W, C)
 
 
-def build_gan(config: Config, image_shape: tuple[int, int, int]) -> TorchGAN:
-    """Networks (drawn from torch's global RNG, seed it first), optimisers and criterion."""
-    G, D = models.build(config, image_shape)
+def build_gan(config: Config, image_shape: tuple[int, int, int], nets=None) -> TorchGAN:
+    """Networks (drawn from torch's global RNG, seed it first), optimisers and criterion.
+
+    nets: an existing (G, D) to train instead of freshly drawn ones.
+    """
+    G, D = models.build(config, image_shape) if nets is None else nets
     return TorchGAN(
         generator=G,
         discriminator=D,

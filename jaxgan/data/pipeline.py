@@ -55,15 +55,18 @@ class BatchPipeline:
         b = self.batch_size
         return self.images[self.order(epoch)[i * b : (i + 1) * b]]
 
-    def batches(self, start: int, count: int) -> np.ndarray:
-        """Steps start .. start+count-1 stacked: uint8 (count, B, H, W, C)."""
+    def batches(self, start: int, count: int, rows: slice = slice(None)) -> np.ndarray:
+        """Steps start .. start+count-1 stacked: uint8 (count, B, H, W, C).
+
+        `rows` picks part of every batch: in a multi-process job each process loads its share.
+        """
         b, spe = self.batch_size, self.steps_per_epoch
         first_epoch, last_epoch = start // spe, (start + count - 1) // spe
         # The visiting order of every epoch the chunk touches, one row of batches per step.
         orders = np.concatenate([self.order(e)[: spe * b] for e in range(first_epoch, last_epoch + 1)])
         offset = (start - first_epoch * spe) * b
-        index = orders[offset : offset + count * b]
-        return self.images[index].reshape(count, b, *self.images.shape[1:])
+        index = orders[offset : offset + count * b].reshape(count, b)[:, rows]
+        return self.images[index]
 
 
 @functools.lru_cache(maxsize=None)

@@ -23,12 +23,14 @@ Weight layouts (what a torch -> flax converter applies):
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any, Callable
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+from jax import lax
 
 
 def _flat(shape) -> tuple[int]:
@@ -69,11 +71,192 @@ DCGAN_BN_SCALE_INIT = normal(1.0, 0.02)
 _CONV_DIMS = ("NHWC", "HWIO", "NHWC")
 
 
+# --- convolutions as functions -----------------------------------------------------------------
+#
+# Why the convolutions are not just `lax.conv_general_dilated` differentiated by JAX: on XLA:CPU
+# the *kernel* gradient of a strided (or lhs-dilated, i.e. transposed) convolution is lowered
+# to a convolution whose window is the whole feature map, and that runs through a slow generic
+# loop instead of the Eigen/oneDNN kernels. Measured on the 2-core dev box, batch 32, layer
+# ConvTranspose2d(256 -> 128, 4, 2, 1) on 8x8: forward 39 ms, input gradient 32 ms, kernel
+# gradient 2,700 ms (8,600 ms if the forward is first rewritten as a sub-pixel convolution);
+# the DCGAN generator's backward was ~50x its forward (see benchmarks/conv_transpose.py).
+# The functions below give both convolutions a custom VJP built from operations XLA:CPU runs
+# fast, without changing the function computed:
+#
+#   * conv2d(x, K, s, p)            forward: XLA's strided convolution (fast as it is).
+#   * conv_transpose2d(x, K, s, p)  forward: `_conv2d_transpose` below, ONE stride-1
+#                                   convolution with a (J, J, out, s*s*in) "sub-pixel" kernel,
+#                                   J = ceil(k / s), then depth-to-space and a crop.
+#   * input gradients               each is the other's forward: the input gradient of conv2d
+#                                   is conv_transpose2d with the same kernel, and vice versa.
+#   * kernel gradients              `_conv2d_kernel_grad`: space-to-depth of the (padded)
+#                                   activation, then J*J matmuls that contract over batch and
+#                                   space (no convolution with a huge window).
+#   * a 1x1-input transposed conv (DCGAN's first layer) is a single matmul, and a conv whose
+#     window covers its whole input (DCGAN's last D layer) is one too; JAX differentiates those.
+#
+# Every term is the same product x * w that torch sums, only grouped differently, so the
+# results equal torch's (and the straightforward `*_reference` functions kept below) up to
+# float32 summation order; parity_tests/test_layers.py checks both against torch.nn.
+# NHWC is kept: XLA:CPU's NCHW convolutions measured no faster here (e.g. the sub-pixel conv of
+# ConvTranspose2d(512 -> 256) at batch 128: 117 ms NHWC vs 129 ms NCHW), so the models need no
+# layout change.
+
+
+def conv2d_reference(x, kernel, stride: int, padding: int):
+    """`F.conv2d(x, w, stride=s, padding=p)` on NHWC, kernel (kh, kw, in, out), JAX-differentiated.
+
+    Both frameworks compute a cross-correlation, so no flip is needed.
+    """
+    s, p = stride, padding
+    return lax.conv_general_dilated(x, kernel.astype(x.dtype), (s, s), ((p, p), (p, p)),
+                                    dimension_numbers=_CONV_DIMS)
+
+
+def conv_transpose2d_reference(x, kernel, stride: int, padding: int):
+    """`F.conv_transpose2d(x, w, stride=s, padding=p)` on NHWC, the straightforward way.
+
+    kernel (kh, kw, out, in) = torch weight (in, out, kh, kw).transpose(2, 3, 1, 0). torch's
+    output equals
+      conv_general_dilated(x, flip_hw(kernel).swap(in, out), window_strides=1,
+                           padding=[(k-1-p, k-1-p)] * 2, lhs_dilation=(s, s))
+    = lax.conv_transpose(x, kernel, (s, s), [(k-1-p, k-1-p)] * 2, transpose_kernel=True):
+    the input is dilated by the stride (s-1 zeros between pixels), padded by k-1-p on each side
+    and cross-correlated with the spatially flipped kernel, giving H_out = (H-1)*s - 2p + k
+    (output_padding 0). Written with conv_general_dilated so the result does not depend on how
+    a jax version reads conv_transpose's explicit padding (its `use_consistent_padding` switch).
+    This is what `conv_transpose2d` must equal; its JAX gradient is the slow one on XLA:CPU.
+    """
+    k, s, q = kernel.shape[0], stride, kernel.shape[0] - 1 - padding
+    rhs = jnp.flip(kernel, axis=(0, 1)).swapaxes(2, 3)  # (kh, kw, in, out), flipped
+    return lax.conv_general_dilated(x, rhs.astype(x.dtype), window_strides=(1, 1), padding=((q, q), (q, q)),
+                                    lhs_dilation=(s, s), dimension_numbers=_CONV_DIMS)
+
+
+def _ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def _conv2d_transpose(y, kernel, stride: int, padding: int, out_hw: tuple[int, int]):
+    """The adjoint of x -> conv2d(x, kernel, stride, padding) for x of spatial size out_hw, at y.
+
+    kernel (kh, kw, ci, co) (HWIO of the conv; = a ConvTranspose2d kernel (kh, kw, out, in)),
+    y (B, Ho, Wo, co) -> (B, *out_hw, ci). Sub-pixel form, per spatial axis: output o with
+    o + p = q*s + r (0 <= r < s) receives sum_j y[q - j] * kernel[j*s + r] over j < J =
+    ceil(k / s) (taps past k are zero): for each phase r a J-tap correlation of y. All s*s
+    phases come out of one stride-1 convolution with out-channels (r_h, r_w, ci); depth-to-space
+    then interleaves them and the crop drops the rows q*s + r - p outside [0, out).
+    """
+    k, _, ci, co = kernel.shape
+    s, p = stride, padding
+    J = _ceil_div(k, s)
+    kp = jnp.pad(kernel, ((0, J * s - k), (0, J * s - k), (0, 0), (0, 0))).reshape(J, s, J, s, ci, co)
+    # rhs[jh, jw, co, rh, rw, ci] = kernel[(J-1-jh)*s + rh, (J-1-jw)*s + rw, ci, co]
+    rhs = jnp.flip(kp, axis=(0, 2)).transpose(0, 2, 5, 1, 3, 4).reshape(J, J, co, s * s * ci)
+    pads, crops, nq = [], [], []
+    for n_out, n_y in zip(out_hw, y.shape[1:3]):
+        q0, q1 = p // s, (n_out - 1 + p) // s  # the q that reach outputs 0 .. n_out-1
+        pads.append((J - 1 - q0, q1 - n_y + 1))
+        crops.append(p - q0 * s)
+        nq.append(q1 - q0 + 1)
+    if min(min(pad) for pad in pads) < 0:  # padding > k - 1: crop y first (lax.pad takes < 0)
+        y = lax.pad(y, jnp.zeros((), y.dtype), ((0, 0, 0), (*pads[0], 0), (*pads[1], 0), (0, 0, 0)))
+        pads = [(0, 0), (0, 0)]
+    z = lax.conv_general_dilated(y, rhs.astype(y.dtype), (1, 1), pads, dimension_numbers=_CONV_DIMS)
+    b = y.shape[0]
+    z = z.reshape(b, nq[0], nq[1], s, s, ci).transpose(0, 1, 3, 2, 4, 5).reshape(b, nq[0] * s, nq[1] * s, ci)
+    return z[:, crops[0]:crops[0] + out_hw[0], crops[1]:crops[1] + out_hw[1]]
+
+
+def _conv2d_kernel_grad(x, g, kernel_size: int, stride: int, padding: int):
+    """d/dkernel of sum(g * conv2d(x, kernel, stride, padding)), shape (k, k, ci, co).
+
+    dK[th, tw] = sum_{b,i,j} x_pad[b, i*s + th, j*s + tw]^T g[b, i, j] with x_pad padded by p.
+    With th = a*s + r, x_pad[(i + a)*s + r] is row i + a, phase r of the space-to-depth of
+    x_pad, so each (a, c) block of J x J is one matmul contracting batch and space of a shifted
+    slice (of the space-to-depth of x or of the zero-padded g, whichever copy is smaller).
+    """
+    k, s, p = kernel_size, stride, padding
+    J = _ceil_div(k, s)
+    b, h, w, ci = x.shape
+    ho, wo, co = g.shape[1:]
+    hs, ws = ho + J - 1, wo + J - 1
+    xp = lax.pad(x, jnp.zeros((), x.dtype), ((0, 0, 0), (p, hs * s - h - p, 0), (p, ws * s - w - p, 0), (0, 0, 0)))
+    xs = xp.reshape(b, hs, s, ws, s, ci)
+    dims = (((0, 1, 3), (0, 1, 2)), ((), ()))  # contract batch, rows, cols -> (s, s, ci, co)
+    if hs * ws * co < ho * wo * s * s * ci:  # shift g: dK[a, c] = sum_m xs[m] g[m - a]
+        gp = jnp.pad(g, ((0, 0), (J - 1, J - 1), (J - 1, J - 1), (0, 0)))
+        blocks = [[lax.dot_general(xs, gp[:, J - 1 - a:J - 1 - a + hs, J - 1 - c:J - 1 - c + ws], dims)
+                   for c in range(J)] for a in range(J)]
+    else:  # shift x: dK[a, c] = sum_i xs[i + a] g[i]
+        blocks = [[lax.dot_general(xs[:, a:a + ho, :, c:c + wo], g, dims) for c in range(J)] for a in range(J)]
+    dk = jnp.stack([jnp.stack(row, 1) for row in blocks], 0)  # (J, s, J, s, ci, co)
+    return dk.reshape(J * s, J * s, ci, co)[:k, :k]
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+def _conv2d(x, kernel, stride, padding):
+    return conv2d_reference(x, kernel, stride, padding)
+
+
+def _conv2d_fwd(x, kernel, stride, padding):
+    return _conv2d(x, kernel, stride, padding), (x, kernel)
+
+
+def _conv2d_bwd(stride, padding, res, g):
+    x, kernel = res
+    dx = _conv_transpose2d_impl(g, kernel, stride, padding, x.shape[1:3])
+    return dx, _conv2d_kernel_grad(x, g, kernel.shape[0], stride, padding).astype(kernel.dtype)
+
+
+_conv2d.defvjp(_conv2d_fwd, _conv2d_bwd)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
+def _conv_transpose2d_impl(x, kernel, stride, padding, out_hw):
+    return _conv2d_transpose(x, kernel.astype(x.dtype), stride, padding, out_hw)
+
+
+def _conv_transpose2d_fwd(x, kernel, stride, padding, out_hw):
+    return _conv_transpose2d_impl(x, kernel, stride, padding, out_hw), (x, kernel)
+
+
+def _conv_transpose2d_bwd(stride, padding, out_hw, res, g):
+    x, kernel = res
+    dx = _conv2d(g, kernel, stride, padding)
+    return dx, _conv2d_kernel_grad(g, x, kernel.shape[0], stride, padding).astype(kernel.dtype)
+
+
+_conv_transpose2d_impl.defvjp(_conv_transpose2d_fwd, _conv_transpose2d_bwd)
+
+
+def conv2d(x, kernel, stride: int, padding: int):
+    """`conv2d_reference` (= torch's Conv2d) with a gradient that is fast on XLA:CPU."""
+    k = kernel.shape[0]
+    if padding == 0 and x.shape[1:3] == (k, k):  # one window: a matmul (DCGAN D's last layer)
+        y = jnp.dot(x.reshape(x.shape[0], -1), kernel.reshape(-1, kernel.shape[-1]).astype(x.dtype))
+        return y.reshape(x.shape[0], 1, 1, -1)
+    return _conv2d(x, kernel, stride, padding)
+
+
+def conv_transpose2d(x, kernel, stride: int, padding: int):
+    """`conv_transpose2d_reference` (= torch's ConvTranspose2d), fast forward and gradient on XLA:CPU."""
+    k, s, p = kernel.shape[0], stride, padding
+    out_hw = tuple((n - 1) * s - 2 * p + k for n in x.shape[1:3])
+    if x.shape[1:3] == (1, 1):  # y[oh, ow] = x . kernel[oh + p, ow + p]: a matmul (DCGAN G's z)
+        rhs = kernel[p:p + out_hw[0], p:p + out_hw[1]].astype(x.dtype)  # (Ho, Wo, out, in)
+        return lax.dot_general(x.reshape(x.shape[0], -1), rhs, (((1,), (3,)), ((), ())))
+    return _conv_transpose2d_impl(x, kernel, s, p, out_hw)
+
+
+# --- modules -----------------------------------------------------------------------------------
+
+
 class TorchConv2d(nn.Module):
     """`nn.Conv2d(in, features, kernel_size, stride, padding, bias=False)` on NHWC inputs.
 
-    kernel: (kh, kw, in, out) = torch weight (out, in, kh, kw).transpose(2, 3, 1, 0). Both
-    frameworks compute a cross-correlation, so no flip is needed.
+    kernel: (kh, kw, in, out) = torch weight (out, in, kh, kw).transpose(2, 3, 1, 0). Computes
+    `conv2d_reference` through `conv2d` (same function, fast gradient; see the notes above).
     """
 
     features: int
@@ -88,11 +271,7 @@ class TorchConv2d(nn.Module):
         # torch's _calculate_fan_in_and_fan_out on (out, in, kh, kw): fan_in = in * kh * kw.
         init = self.kernel_init or uniform_bound(1.0 / math.sqrt(in_features * k * k))
         kernel = self.param("kernel", init, (k, k, in_features, self.features))
-        p = self.padding
-        return jax.lax.conv_general_dilated(
-            x, kernel.astype(x.dtype), window_strides=(self.stride, self.stride),
-            padding=((p, p), (p, p)), dimension_numbers=_CONV_DIMS,
-        )
+        return conv2d(x, kernel, self.stride, self.padding)
 
 
 class TorchConvTranspose2d(nn.Module):
@@ -102,14 +281,12 @@ class TorchConvTranspose2d(nn.Module):
     kernel of the forward conv (out -> in channels) whose input-gradient this layer is; that is
     what `jax.lax.conv_transpose(..., transpose_kernel=True)` expects.
 
-    Exact correspondence used here: torch's output equals
-      conv_general_dilated(x, flip_hw(kernel).swap(in, out), window_strides=1,
-                           padding=[(k-1-p, k-1-p)] * 2, lhs_dilation=(s, s))
-    = lax.conv_transpose(x, kernel, (s, s), [(k-1-p, k-1-p)] * 2, transpose_kernel=True):
-    the input is dilated by the stride (s-1 zeros between pixels), padded by k-1-p on each side
-    and cross-correlated with the spatially flipped kernel, giving H_out = (H-1)*s - 2p + k
-    (output_padding 0). Written with conv_general_dilated so the result does not depend on how
-    a jax version reads conv_transpose's explicit padding (its `use_consistent_padding` switch).
+    Computes exactly `conv_transpose2d_reference` (the lhs-dilated convolution spelled out
+    there, H_out = (H-1)*s - 2p + k), but through `conv_transpose2d`: a sub-pixel stride-1
+    convolution forward and a custom VJP (input gradient = the strided conv2d with the same
+    kernel, kernel gradient = space-to-depth matmuls), because XLA:CPU's own gradient of the
+    dilated convolution is ~50-100x slower than the forward (numbers in the notes above and in
+    benchmarks/conv_transpose.py).
     """
 
     features: int
@@ -125,12 +302,7 @@ class TorchConvTranspose2d(nn.Module):
         # (in, out, kh, kw), so its fan_in is out * kh * kw (not in * kh * kw).
         init = self.kernel_init or uniform_bound(1.0 / math.sqrt(self.features * k * k))
         kernel = self.param("kernel", init, (k, k, self.features, in_features))
-        rhs = jnp.flip(kernel, axis=(0, 1)).swapaxes(2, 3)  # (kh, kw, in, out), flipped
-        q = k - 1 - self.padding
-        return jax.lax.conv_general_dilated(
-            x, rhs.astype(x.dtype), window_strides=(1, 1), padding=((q, q), (q, q)),
-            lhs_dilation=(self.stride, self.stride), dimension_numbers=_CONV_DIMS,
-        )
+        return conv_transpose2d(x, kernel, self.stride, self.padding)
 
 
 def torch_conv(features: int, kernel_size: int, stride: int, padding: int, name: str,

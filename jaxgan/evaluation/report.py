@@ -1,0 +1,70 @@
+"""The evaluation report of one trained generator: a JSON record and a short table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+from jaxgan.config import load_config
+from jaxgan.evaluation.evaluator import Evaluator
+
+
+def evaluate_generator(checkpoint: str | Path, num_samples: Optional[int] = None,
+                       inception_weights: Optional[str] = None, features: Optional[str] = None,
+                       num_real: Optional[int] = None) -> dict[str, Any]:
+    """FID, KID and coverage of a run's (or one checkpoint's) generator, with their floors.
+
+    Args:
+      checkpoint: a run folder, its checkpoints/ folder, or checkpoints/<step>.
+      num_samples: generated images (default: the run's eval.num_samples, 10,000).
+      inception_weights: pytorch-fid's weights file, for RGB recipes.
+      features: 'classifier' or 'inception' instead of the recipe's eval.features.
+      num_real: use only the first N real training images as the reference.
+    """
+    from jaxgan.sampling import _run_dir_and_step, load_generator
+
+    generator = load_generator(checkpoint)
+    run_dir, _ = _run_dir_and_step(Path(checkpoint))
+    config = load_config(run_dir / "config.yaml")
+    update = {k: v for k, v in {"features": features, "num_real": num_real}.items() if v is not None}
+    if update:
+        config = config.model_copy(update={"eval": config.eval.model_copy(update=update)})
+    evaluator = Evaluator(config, inception_weights=inception_weights, num_samples=num_samples)
+    generated = evaluator.measure(generator)
+    return {
+        "recipe": config.name,
+        "run": str(run_dir),
+        "step": generator.step,
+        "features": evaluator.describe(),
+        "class_names": evaluator.extractor.class_names,
+        "generated": generated,
+        "floor": evaluator.floor(),
+    }
+
+
+def format_table(result: dict[str, Any], top: int = 10) -> str:
+    """A few lines: FID, KID, classes covered and marginal entropy beside their floors, then
+    the class histogram (all classes up to 10, else the `top` most frequent)."""
+    g, f, feats = result["generated"], result["floor"], result["features"]
+    what = (f"{feats.get('dataset')} classifier {feats.get('checksum')} (test accuracy {feats.get('test_accuracy'):.3f})"
+            if feats["name"] == "classifier" else "FID Inception pool3")
+    lines = [
+        f"{result['recipe']} step {result['step']}: {g['num_images']} samples vs {feats['real']}; "
+        f"features: {what}, {feats['feature_dim']}-d",
+        f"{'':18}{'generated':>20}{'floor (real test)':>22}",
+        f"{'FID':18}{g['fid']:>20.3f}{f['fid']:>22.3f}",
+        f"{'KID':18}{_pm(g):>20}{_pm(f):>22}",
+        f"{'classes covered':18}{str(g['classes_covered']) + '/' + str(g['num_classes']):>20}"
+        f"{str(f['classes_covered']) + '/' + str(f['num_classes']):>22}",
+        f"{'marginal entropy':18}{g['marginal_entropy']:>20.3f}{f['marginal_entropy']:>22.3f}"
+        f"   (nats; max ln {g['num_classes']} = {g['max_entropy']:.3f})",
+    ]
+    names = result["class_names"]
+    order = range(len(names)) if len(names) <= 10 else sorted(range(len(names)), key=lambda i: -g["histogram"][i])[:top]
+    cells = [f"{names[i]} {100 * g['histogram'][i]:.1f}/{100 * f['histogram'][i]:.1f}" for i in order]
+    lines.append("class histogram, % generated/real test: " + ", ".join(cells))
+    return "\n".join(lines)
+
+
+def _pm(r: dict[str, Any]) -> str:
+    return f"{r['kid']:.4f} ± {r['kid_std']:.4f}"

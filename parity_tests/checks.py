@@ -1,0 +1,506 @@
+"""The five kinds of parity check of SPEC.md, each returning the Measurements it made.
+
+  shapes    jaxgan's param tree <-> torch_ref's state_dict one to one, shapes equal after the
+            layout change; every layer's output shape equal
+  init      each parameter tensor from the same distribution (mean, std, two-sample KS)
+  losses    float32, same weights and inputs: Loss_D, Loss_G, D(x), D(G(z)) and gradients;
+            a trained generator converted to torch samples the same images
+  training  params, Adam moments and BatchNorm statistics after 1 and 10 whole steps (float64:
+            see parity_tests/twins.py for why a trajectory is followed in double precision)
+  pipeline  to_float vs ToTensor+Normalize, make_grid/to_uint8 vs torchvision's grid and
+            save_image pixels, Resize+CenterCrop vs torchvision on real photos
+
+Results are cached per process, so the tests and the report share one run of each.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import io
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import torch
+from PIL import Image
+from scipy import stats
+
+from jaxgan import convert, images
+from jaxgan.data.pipeline import to_float
+from jaxgan.data.transforms import resize_center_crop_batch
+from jaxgan.gan import build_gan
+from jaxgan.steps import make_generate
+from parity_tests import measure
+from parity_tests.measure import Measurement, rel_err, worst
+from parity_tests.recipes import SEED, SETTINGS, load_recipe, network_images
+from parity_tests import twins
+from parity_tests.recipes import TRAJECTORY_STEPS
+from parity_tests.twins import Twins, jax_init
+from torch_ref import models as torch_models
+from torch_ref.data import to_seed_batch
+
+NETS = ("generator", "discriminator")
+
+
+def _nets(twins_or_state):
+    state = twins_or_state
+    return {"generator": state.g, "discriminator": state.d}
+
+
+def torch_init(name: str) -> dict[str, torch.nn.Module]:
+    """torch_ref's networks as the seed initialises them (torch.manual_seed(SEED)); read only."""
+    return dict(zip(NETS, twins.torch_init(name)))
+
+
+# --- (1) shapes ----------------------------------------------------------------------------------
+
+def _leaf_paths(tree, prefix=()) -> dict[tuple[str, ...], tuple[int, ...]]:
+    out = {}
+    for k, v in tree.items():
+        if isinstance(v, dict) or hasattr(v, "items"):
+            out.update(_leaf_paths(v, prefix + (k,)))
+        else:
+            out[prefix + (k,)] = tuple(np.shape(v))
+    return out
+
+
+def _normal_shape(shape, nchw: bool) -> tuple[int, ...]:
+    """A layer output's shape, NCHW made NHWC, without size-1 axes (the seeds' (B, 1, 100)
+    noise and the book's unbatched tensors add or drop those)."""
+    shape = tuple(shape)
+    if nchw and len(shape) == 4:
+        shape = (shape[0], shape[2], shape[3], shape[1])
+    return tuple(s for s in shape if s != 1)
+
+
+def _torch_layer_outputs(module: torch.nn.Module, x) -> dict[str, tuple[int, ...]]:
+    shapes, handles = {}, []
+    for name, m in module.named_modules():
+        if name and (any(True for _ in m.parameters(recurse=False)) or isinstance(m, torch_models.Maxout)):
+            handles.append(m.register_forward_hook(
+                lambda mod, inp, out, name=name: shapes.__setitem__(name, tuple(out.shape))))
+    try:
+        with torch.no_grad():
+            out = module(x)
+    finally:
+        for h in handles:
+            h.remove()
+    shapes[""] = tuple(out.shape)
+    return shapes
+
+
+def _jax_layer_outputs(module, variables, x, rng) -> dict[tuple[str, ...], tuple[int, ...]]:
+    out, state = module.apply(variables, x, train=True, rngs={"dropout": rng}, capture_intermediates=True,
+                              mutable=["batch_stats", "intermediates"])
+    shapes = {}
+
+    def walk(tree, path):
+        for k, v in tree.items():
+            if k == "__call__":
+                shapes[path] = tuple(v[0].shape)  # a tuple of the calls' outputs
+            elif hasattr(v, "items"):
+                walk(v, path + (k,))
+
+    walk(state["intermediates"], ())
+    shapes[()] = tuple(out.shape)
+    return shapes
+
+
+@functools.lru_cache(maxsize=None)
+def shapes(name: str) -> list[Measurement]:
+    config = load_recipe(name)
+    shape = SETTINGS[name].image_shape
+    state = jax_init(name)
+    layouts = convert.net_layouts(config, shape)
+    tnets = torch_init(name)
+    out: list[Measurement] = []
+
+    # params / batch_stats <-> state_dict, one to one, shapes equal after the layout change
+    problems, count = [], 0
+    for net, ns in _nets(state).items():
+        layout, sd = layouts[net], tnets[net].state_dict()
+        trees = {"params": ns.params, "batch_stats": ns.batch_stats}
+        jax_leaves = {(c,) + p for c in trees for p in _leaf_paths(trees[c])}
+        mapped = {(t.collection,) + t.path for t in layout.tensors}
+        problems += [f"{net} jax {'/'.join(p)} unmapped" for p in sorted(jax_leaves - mapped)]
+        problems += [f"{net} jax {'/'.join(p)} missing" for p in sorted(mapped - jax_leaves)]
+        problems += [f"{net} torch {k} unmapped" for k in sd if k not in layout.torch_keys()]
+        problems += [f"{net} torch {k} missing" for k in layout.torch_keys() if k not in sd]
+        for t in layout.tensors:
+            count += 1
+            if (t.collection,) + t.path in jax_leaves and t.torch_key in sd:
+                jshape = np.shape(convert._get(trees[t.collection], t.path))
+                if t.torch_shape(jshape) != tuple(sd[t.torch_key].shape):
+                    problems.append(f"{net} {t.torch_key} {tuple(sd[t.torch_key].shape)} vs {jshape}")
+    out.append(Measurement(name, "shapes", f"param tree <-> state_dict ({count} tensors), mismatches",
+                           len(problems), 0, problems[0] if problems else ""))
+
+    # every layer's output shape
+    b = max(2, config.train.batch_size)
+    jgan = build_gan(config, shape)
+    rng = jax.random.PRNGKey(1)
+    z = np.asarray(jgan.sample_z(rng, b))
+    imgs = np.asarray(to_float(network_images(name, b), config.data.scale))
+    problems, count = [], 0
+    book = config.train.scheme == "book"
+    for net, module, x in (("generator", jgan.generator, z), ("discriminator", jgan.discriminator, imgs)):
+        ns = state.g if net == "generator" else state.d
+        variables = {"params": ns.params, **({"batch_stats": ns.batch_stats} if ns.batch_stats else {})}
+        jshapes = _jax_layer_outputs(module, variables, jnp.asarray(x), rng)
+        if net == "generator":
+            tx = torch.from_numpy(z)
+            if config.model.arch == "dcgan":
+                tx = tx.reshape(b, -1, 1, 1)
+            elif config.model.arch == "maxout":
+                tx = tx.reshape(b, 1, -1)  # seed 004's torch.randn(B, 1, 100)
+        else:
+            tx = to_seed_batch(config, network_images(name, b))
+            if config.model.arch != "dcgan" and not book:
+                tx = tx.reshape(b, -1)  # the seeds' images.reshape(B, -1)
+        module_copy = copy.deepcopy(tnets[net])  # train-mode BatchNorm would move the shared init's stats
+        if book:  # the book's nets see one unbatched tensor at a time
+            tshapes = {}
+            for i in range(b):
+                tshapes = _torch_layer_outputs(module_copy, tx[i])
+        else:
+            tshapes = _torch_layer_outputs(module_copy, tx)
+        if book:
+            jshapes = {k: v[1:] for k, v in jshapes.items()}  # compare one image's shapes
+        # layer names: the module owning each mapped tensor, in both frameworks
+        pairs = {t.torch_key.rsplit(".", 1)[0]: t.path[:-1] for t in layouts[net].tensors}
+        pairs[""] = ()
+        for tname, jpath in pairs.items():
+            count += 1
+            if tname not in tshapes or jpath not in jshapes:
+                problems.append(f"{net} {tname or 'output'}: no output recorded")
+                continue
+            ts, js = _normal_shape(tshapes[tname], config.model.arch == "dcgan"), _normal_shape(jshapes[jpath], False)
+            if tname == "" and config.model.arch != "dcgan":
+                # the MLP seeds' nets output flat rows; jaxgan's G reshapes them to (H, W, C)
+                ts, js = (ts[0], math.prod(ts[1:])) if not book else ts, (js[0], math.prod(js[1:])) if not book else js
+            if ts != js:
+                problems.append(f"{net} {tname or 'output'}: torch {tshapes[tname]} vs jax {jshapes[jpath]}")
+    out.append(Measurement(name, "shapes", f"layer output shapes ({count} layers), mismatches",
+                           len(problems), 0, problems[0] if problems else ""))
+    return out
+
+
+# --- (2) initialisation statistics --------------------------------------------------------------
+
+POOL_BELOW = 2000  # tensors smaller than this are pooled over extra seeds
+POOL_MAX_REPS = 64
+KS_MAX = 100_000
+
+
+def _std_se(x: np.ndarray) -> float:
+    """Standard error of the sample standard deviation (any distribution with finite kurtosis)."""
+    n = x.size
+    s2 = x.var()
+    if n < 2 or s2 == 0:
+        return 0.0
+    kurt = np.mean((x - x.mean()) ** 4) / s2**2
+    return float(np.sqrt(s2 * max(kurt - 1.0, 0.0) / (4.0 * n)))
+
+
+def _jax_pooled(name: str, net: str, paths: list[tuple[str, ...]], reps: int) -> dict[tuple[str, ...], np.ndarray]:
+    """`reps` more draws of the leaves at `paths` from the network's own initialiser (one jit;
+    XLA drops the draws of every other leaf)."""
+    config = load_recipe(name)
+    shape = SETTINGS[name].image_shape
+    gan = build_gan(config, shape)
+    module = gan.generator if net == "generator" else gan.discriminator
+    example = jnp.zeros((1, config.model.z_dim) if net == "generator" else (1, *shape), jnp.float32)
+
+    def leaves(key):
+        params = module.init({"params": key, "dropout": key}, example, train=False)["params"]
+        return [convert._get(params, p) for p in paths]
+
+    keys = jax.random.split(jax.random.PRNGKey(10_000), reps)
+    drawn = jax.jit(jax.vmap(leaves))(keys)
+    return {p: np.asarray(d) for p, d in zip(paths, drawn)}
+
+
+def _torch_pooled(name: str, net: str, torch_keys: list[str], reps: int) -> dict[str, np.ndarray]:
+    config = load_recipe(name)
+    module = torch_init(name)[net]
+    out: dict[str, list[np.ndarray]] = {k: [] for k in torch_keys}
+    owners = {k: k.rsplit(".", 1) for k in torch_keys}
+    subs = {mod: copy.deepcopy(module.get_submodule(mod)) for mod, _ in owners.values()}
+    for r in range(reps):
+        torch.manual_seed(10_000 + r)
+        for sub in subs.values():
+            torch_models.reinit(sub, config)
+        for k, (mod, leaf) in owners.items():
+            out[k].append(getattr(subs[mod], leaf).detach().numpy().copy())
+    return {k: np.stack(v) for k, v in out.items()}
+
+
+@functools.lru_cache(maxsize=None)
+def init(name: str) -> list[Measurement]:
+    config = load_recipe(name)
+    shape = SETTINGS[name].image_shape
+    state = jax_init(name)
+    layouts = convert.net_layouts(config, shape)
+    tnets = torch_init(name)
+    rng = np.random.default_rng(0)
+    z_means, z_stds, ps, constants = [], [], [], []
+    for net, ns in _nets(state).items():
+        sd = tnets[net].state_dict()
+        trees = {"params": ns.params, "batch_stats": ns.batch_stats}
+        samples = {}
+        for t in layouts[net].tensors:
+            samples[t.torch_key] = (t, np.asarray(convert._get(trees[t.collection], t.path)).ravel(),
+                                    sd[t.torch_key].numpy().ravel())
+        # constant tensors (zero biases, unit scales, running statistics): equal exactly
+        varying = {}
+        for key, (t, j, tt) in samples.items():
+            if j.size > 1 and np.all(j == j[0]) and np.all(tt == tt[0]):
+                constants.append((f"{net} {key}", float(np.max(np.abs(j - tt)))))
+            else:
+                varying[key] = (t, j, tt)
+        small = [k for k, (t, j, _) in varying.items() if j.size < POOL_BELOW and t.collection == "params"]
+        if small:
+            # torch redraws a whole module to redraw its bias: cap the work at ~20M values
+            owner_size = max(sum(p.numel() for p in tnets[net].get_submodule(k.rsplit(".", 1)[0]).parameters())
+                             for k in small)
+            reps = min(POOL_MAX_REPS, max(math.ceil(POOL_BELOW / min(varying[k][1].size for k in small)), 2),
+                       max(2, 20_000_000 // owner_size))
+            jp = _jax_pooled(name, net, [varying[k][0].path for k in small], reps)
+            tp = _torch_pooled(name, net, small, reps)
+            for k in small:
+                t, j, tt = varying[k]
+                varying[k] = (t, np.concatenate([j, jp[t.path].ravel()]), np.concatenate([tt, tp[k].ravel()]))
+        for key, (t, j, tt) in varying.items():
+            j, tt = j.astype(np.float64), tt.astype(np.float64)
+            se_mean = math.sqrt(j.var() / j.size + tt.var() / tt.size)
+            se_std = math.hypot(_std_se(j), _std_se(tt))
+            z_means.append((f"{net} {key} (n={j.size})", abs(j.mean() - tt.mean()) / se_mean if se_mean else 0.0))
+            z_stds.append((f"{net} {key} (n={j.size})", abs(j.std() - tt.std()) / se_std if se_std else 0.0))
+            js = j if j.size <= KS_MAX else rng.choice(j, KS_MAX, replace=False)
+            ts = tt if tt.size <= KS_MAX else rng.choice(tt, KS_MAX, replace=False)
+            ps.append((f"{net} {key} (n={j.size})", float(stats.ks_2samp(js, ts).pvalue)))
+    zm, zm_at = worst(z_means)
+    zs, zs_at = worst(z_stds)
+    p_min, p_at = min(((p, k) for k, p in ps), default=(1.0, ""))
+    c, c_at = worst(constants)
+    return [
+        Measurement(name, "init", f"|mean_jax - mean_torch| / SE ({len(z_means)} tensors)", zm, measure.INIT_Z, zm_at),
+        Measurement(name, "init", "|std_jax - std_torch| / SE", zs, measure.INIT_Z, zs_at),
+        Measurement(name, "init", "two-sample KS p-value, min", p_min, measure.INIT_P, p_at, at_least=True),
+        Measurement(name, "init", f"constant tensors ({len(constants)}), max |diff|", c, 0.0, c_at),
+    ]
+
+
+# --- (3) losses and gradients, float32 ----------------------------------------------------------
+
+SEED_NAMES = {"d_loss": "Loss_D", "g_loss": "Loss_G", "d_real": "D(x)", "d_fake": "D(G(z))",
+              "d_fake_after": "D(G(z)) in G step"}
+
+
+def _grad_errors(tw: Twins) -> list[tuple[str, str, float, str]]:
+    """(net, which, worst rel err, tensor) for the gradients of the last step."""
+    rows = []
+    for net in NETS:
+        calls = tw.torch_grads[net]
+        per_step = len(calls) // tw.steps_taken
+        labels = ["real", "fake"] if per_step == 2 else [""]
+        for i, label in enumerate(labels):
+            jg = tw.jax_grads(net, which=-per_step + i)
+            tg = calls[-per_step + i]
+            names = [t.torch_key for t in tw.layouts[net].params]
+            err, at = worst((n, rel_err(a, b)) for n, a, b in zip(names, jg, tg))
+            rows.append((net, label, err, at))
+    return rows
+
+
+@functools.lru_cache(maxsize=None)
+def losses(name: str) -> list[Measurement]:
+    tw = Twins(name, "float32")
+    b = tw.config.train.batch_size
+    batches = network_images(name, 2 * b, seed=1)
+    tw.set_learning(False)  # every loss and gradient of the step at the converted weights
+    jm, tm = tw.step(batches[:b])
+    out = [Measurement(name, "losses", f"{SEED_NAMES[k]}, |diff|", abs(jm[k] - tm[k]), measure.LOSS_ABS)
+           for k in SEED_NAMES]
+    for net, label, err, at in _grad_errors(tw):
+        what = {"generator": "G", "discriminator": "D"}[net] + (f" ({label} step)" if label else "")
+        out.append(Measurement(name, "losses", f"grad {what}, max rel", err, measure.GRAD_REL, at))
+    tw.set_learning(True)
+    tw.step(batches[b:])
+    out.append(converted_samples(tw))
+    return out
+
+
+def converted_samples(tw: Twins) -> Measurement:
+    """The jax generator after a train step, converted to torch_ref, samples the same images
+    from the same z (both in eval mode: BatchNorm uses the converted running statistics)."""
+    config, shape = tw.config, tw.image_shape
+    ckpt = convert.to_torch(config, tw.state, shape)
+    torch.manual_seed(SEED + 1)
+    G = torch_models.build(config, shape)[0]
+    G.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in ckpt["generator"].items()})
+    G.eval()
+    n = 16 if config.model.arch != "mlp" or math.prod(shape) < 10_000 else 2
+    z = np.asarray(tw.gan.sample_z(jax.random.PRNGKey(7), n))
+    fake = np.asarray(make_generate(tw.gan)(tw.state, jnp.asarray(z)))
+    with torch.no_grad():
+        if config.train.scheme == "book":
+            t = np.stack([G(torch.from_numpy(zi)).numpy() for zi in z])
+        else:
+            tz = torch.from_numpy(z)
+            t = G(tz.reshape(n, -1, 1, 1) if config.model.arch == "dcgan" else tz).numpy()
+    if t.ndim == 4 and config.model.arch == "dcgan":
+        t = t.transpose(0, 2, 3, 1)
+    err = measure.abs_err(fake.reshape(n, -1), t.reshape(n, -1))
+    return Measurement(tw.name, "convert", f"trained G converted to torch: G(z) eval, {n} images, max |diff|",
+                       err, measure.LOSS_ABS)
+
+
+# --- (4) training trajectory, float64 -----------------------------------------------------------
+
+def _state_errors(tw: Twins) -> dict[str, tuple[float, str]]:
+    js, ts = tw.jax_state_dicts(), tw.torch_state_dicts()
+    out = {}
+    out["params"] = worst((f"{n} {k}", rel_err(js[n][k], v)) for n in NETS for k, v in ts[n].items()
+                          if "running" not in k and "num_batches" not in k)
+    bn = [(f"{n} {k}", rel_err(js[n][k], v)) for n in NETS for k, v in ts[n].items() if "running" in k]
+    out["bn"] = worst(bn) if bn else None
+    counters = [(f"{n} {k}", abs(float(js[n][k]) - float(v))) for n in NETS for k, v in ts[n].items()
+                if "num_batches" in k]
+    out["counters"] = worst(counters) if counters else None
+    moments, steps = [], []
+    for n in NETS:
+        key = convert.OPTIMIZER_KEYS[n]
+        jstate, tstate = js[key]["state"], ts[key]["state"]
+        names = [t.torch_key for t in tw.layouts[n].params]
+        for i, pname in enumerate(names):
+            if i not in tstate or not tstate[i]:
+                continue  # SGD keeps no state
+            for m in ("exp_avg", "exp_avg_sq"):
+                moments.append((f"{n} {pname} {m}", rel_err(jstate[i][m], tstate[i][m].numpy())
+                                if i in jstate else float("inf")))
+            steps.append((f"{n} {pname} step", abs(float(jstate[i]["step"]) - float(tstate[i]["step"]))
+                          if i in jstate else float("inf")))
+    out["moments"] = worst(moments) if moments else None
+    out["count"] = worst(steps) if steps else None
+    return out
+
+
+@functools.lru_cache(maxsize=None)
+def training(name: str, steps: int = TRAJECTORY_STEPS) -> list[Measurement]:
+    tw = Twins(name, "float64", record=False)
+    b = SETTINGS[name].trajectory_batch
+    batches = network_images(name, steps * b, seed=2)
+    out: list[Measurement] = []
+    metric_errs = []
+    for step in range(1, steps + 1):
+        jm, tm = tw.step(batches[(step - 1) * b : step * b])
+        metric_errs += [(f"step {step} {SEED_NAMES[k]}", abs(jm[k] - tm[k])) for k in SEED_NAMES]
+        if step in (1, steps):
+            errs = _state_errors(tw)
+            out.append(Measurement(name, "training", f"params after {step} step{'s' * (step > 1)} "
+                                   f"(float64, batch {b}), max rel",
+                                   *_tol(errs["params"], measure.STATE_REL)))
+            if errs["bn"] is not None:
+                out.append(Measurement(name, "training", f"BatchNorm running stats after {step}, max rel",
+                                       *_tol(errs["bn"], measure.STATE_REL)))
+                out.append(Measurement(name, "training", f"BatchNorm num_batches_tracked after {step}, |diff|",
+                                       *_tol(errs["counters"], 0.0)))
+            if errs["moments"] is not None:
+                out.append(Measurement(name, "training", f"Adam exp_avg/exp_avg_sq (mu/nu) after {step}, max rel",
+                                       *_tol(errs["moments"], measure.STATE_REL)))
+                out.append(Measurement(name, "training", f"Adam step count after {step}, |diff|",
+                                       *_tol(errs["count"], 0.0)))
+    err, at = worst(metric_errs)
+    out.append(Measurement(name, "training", f"losses and D outputs over {steps} steps, max |diff|",
+                           err, measure.LOSS_ABS, at))
+    return out
+
+
+def _tol(value_at: tuple[float, str], tol: float) -> tuple[float, float, str]:
+    value, at = value_at
+    return value, tol, at
+
+
+# --- (5) input pipeline -------------------------------------------------------------------------
+
+def _photos() -> dict[str, np.ndarray]:
+    """Real photographs (scikit-image's bundled samples), RGB uint8."""
+    import skimage.data
+
+    return {
+        "astronaut": skimage.data.astronaut(),  # 512x512
+        "astronaut_celeba_crop": skimage.data.astronaut()[40:258, 160:338],  # 218x178, CelebA's shape
+        "chelsea": skimage.data.chelsea(),  # 300x451
+        "coffee": skimage.data.coffee(),  # 400x600
+    }
+
+
+def _torchvision_png(fake: np.ndarray, value_range, nchw: bool) -> np.ndarray:
+    """The pixels torchvision.utils.save_image writes for these images (through a real PNG)."""
+    import torchvision.utils as vutils
+
+    t = torch.from_numpy(fake.transpose(0, 3, 1, 2).copy() if not nchw else fake)
+    buf = io.BytesIO()
+    vutils.save_image(t, buf, format="png", nrow=8, padding=2, normalize=True, value_range=value_range)
+    return np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
+
+
+@functools.lru_cache(maxsize=None)
+def pipeline(name: str) -> list[Measurement]:
+    config = load_recipe(name)
+    h, w, c = SETTINGS[name].image_shape
+    out = []
+
+    # to_float vs the seed's tensors, on images holding every uint8 value
+    u8 = network_images(name, 3)
+    u8[0].reshape(-1)[:256] = np.arange(256, dtype=np.uint8)
+    jax_f = np.asarray(jax.jit(lambda x: to_float(x, config.data.scale))(jnp.asarray(u8)))
+    torch_f = to_seed_batch(config, u8).numpy()
+    if torch_f.ndim == 4 and config.train.scheme != "book":
+        torch_f = torch_f.transpose(0, 2, 3, 1)
+    what = "book tensor / 255" if config.train.scheme == "book" else (
+        "ToTensor+Normalize" if config.data.scale == "minus_one_one" else "ToTensor")
+    out.append(Measurement(name, "pipeline", f"to_float (jit) vs {what}, max |diff|",
+                           measure.abs_err(jax_f.reshape(3, -1), torch_f.reshape(3, -1)), 0.0))
+
+    # make_grid + to_uint8 vs torchvision make_grid + save_image (PNG pixels)
+    vrange = (-1.0, 1.0) if config.data.scale == "minus_one_one" else (0.0, 1.0)
+    n = config.train.num_samples
+    rng = np.random.default_rng(3)
+    fake = rng.uniform(vrange[0] - 0.2, vrange[1] + 0.2, size=(n, min(h, 64), min(w, 64), c)).astype(np.float32)
+    fake[0, 0, :8, 0] = np.linspace(vrange[0], vrange[1], 8)  # exact edges and midpoints
+    ours = images.to_uint8(images.make_grid(fake, nrow=8, padding=2, value_range=vrange))
+    theirs = _torchvision_png(fake, vrange, nchw=False)
+    diff = int(np.sum(ours != theirs)) if ours.shape == theirs.shape else ours.size
+    out.append(Measurement(name, "pipeline", f"sample grid of {n} vs save_image PNG, differing pixels", diff, 0))
+
+    # Resize + CenterCrop vs torchvision, on real photographs
+    if config.data.image_size is not None:
+        raw_h, raw_w, _ = SETTINGS[name].raw_shape
+        worst_diff, at = 0.0, ""
+        for pname, photo in _photos().items():
+            if (raw_h, raw_w) != (218, 178) or "celeba" not in pname:
+                if raw_h < 100:  # CIFAR-10: a 32x32 photo, scaled up as Scale(64) does
+                    photo = np.asarray(Image.fromarray(photo).resize((raw_w, raw_h), Image.BOX))
+            raw = photo[None]
+            jx = np.asarray(to_float(resize_center_crop_batch(raw, config.data.image_size), config.data.scale))
+            tt = to_seed_batch(config, raw).numpy().transpose(0, 2, 3, 1)
+            d = measure.abs_err(jx, tt)
+            if not d <= worst_diff:
+                worst_diff, at = d, pname
+        out.append(Measurement(name, "pipeline", f"Resize({config.data.image_size})+CenterCrop on {len(_photos())} "
+                               "real photos vs torchvision, max |diff|", worst_diff, 0.0, at))
+    return out
+
+
+CHECK_FUNCTIONS = {"shapes": shapes, "init": init, "losses": losses, "training": training, "pipeline": pipeline}
+
+
+def run(name: str, check: str) -> list[Measurement]:
+    return CHECK_FUNCTIONS[check](name)
+
+
+__all__ = ["CHECK_FUNCTIONS", "run", "shapes", "init", "losses", "training", "pipeline"]
