@@ -145,12 +145,20 @@ def load_config(path: str | Path, overrides: tuple[str, ...] | list[str] = ()) -
         known = ", ".join(recipe_names()) or "none"
         raise JaxganError(f"{path}: no such config file (recipes in {CONFIG_DIR}: {known})")
     try:
-        raw = yaml.safe_load(path.read_text())
+        text = path.read_bytes().decode("utf-8")
+    except OSError as e:
+        raise JaxganError(f"{path}: cannot read config file ({e.strerror})") from None
+    except UnicodeDecodeError as e:
+        raise JaxganError(f"{path}: not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset {e.start})") from None
+    try:
+        raw = yaml.safe_load(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise JaxganError(f"{path}{where}: malformed YAML: {problem}") from None
+        problem = getattr(e, "problem", None) or (str(e).splitlines() or [type(e).__name__])[0]
+        raise JaxganError(f"{path}{where}: malformed YAML: {_one_line(problem)}") from None
+    except RecursionError:
+        raise JaxganError(f"{path}: malformed YAML: nested too deeply") from None
     if not isinstance(raw, dict):
         raise JaxganError(f"{path}: a recipe must be a YAML mapping of keys, got {type(raw).__name__}")
     set_keys = {}
@@ -168,7 +176,13 @@ def validate(raw: dict[str, Any], source: str = "<config>", set_keys: dict[str, 
     except pydantic.ValidationError as e:
         # A misspelt key also makes its correct spelling "missing": report the misspelling.
         errors = sorted(e.errors(), key=lambda err: err["type"] != "extra_forbidden")
-        raise JaxganError(_describe(errors[0], source, set_keys or {})) from None
+        raise JaxganError(_one_line(_describe(errors[0], source, set_keys or {}), limit=600)) from None
+
+
+def _one_line(text: str, limit: int = 200) -> str:
+    """`text` on one line: line breaks (any of YAML's or Unicode's) shown escaped, long text cut."""
+    flat = "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in str(text))
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
 
 
 def _parse_override(item: str) -> tuple[str, Any]:

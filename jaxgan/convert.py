@@ -403,11 +403,33 @@ def load_torch_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as e:
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise JaxganError(f"{path}: not a readable torch checkpoint ({first[:160]})") from None
+        raise JaxganError(f"{path}: not a torch checkpoint that torch.load(weights_only=True) can read "
+                          f"({type(e).__name__})") from None
     if not isinstance(ckpt, dict):
         raise JaxganError(f"{path}: expected a dict checkpoint, got {type(ckpt).__name__}")
     return ckpt
+
+
+def save_jax_checkpoint(config: Config, state: GANState, workdir: str | Path) -> Path:
+    """Writes `state` as a jaxgan run folder's checkpoint (workdir/checkpoints/<step>/) beside
+    the recipe (workdir/config.yaml), so `jaxgan.train --workdir DIR --resume` continues it."""
+    from jaxgan.checkpoint import Checkpointer
+    from jaxgan.config import dump_config
+    from jaxgan.run_folder import check_writable
+
+    workdir = Path(workdir)
+    check_writable(workdir)
+    checkpointer = Checkpointer(workdir / "checkpoints")
+    try:
+        if checkpointer.latest_step() is not None:
+            raise JaxganError(f"{workdir}: already holds a jaxgan checkpoint (step {checkpointer.latest_step()}); "
+                              "choose another directory")
+        checkpointer.save(state, {"recipe": config.name, "step": int(state.step), "converted_from": "torch"})
+        checkpointer.wait()
+    finally:
+        checkpointer.close()
+    dump_config(config, workdir / "config.yaml")
+    return workdir / "checkpoints" / str(int(state.step))
 
 
 def restore_jax_checkpoint(config: Config, directory: str | Path,
@@ -433,34 +455,37 @@ def restore_jax_checkpoint(config: Config, directory: str | Path,
         step = checkpointer.latest_step() if step is None else step
         if step is None:
             raise JaxganError(f"{directory}: no jaxgan checkpoint here")
-        _check_jax_shapes(checkpointer, step, template, directory)
-        state, _ = checkpointer.restore(template, step)
+        try:
+            state, _ = checkpointer.restore(template, step)
+        except JaxganError:
+            _raise_first_mismatch(checkpointer, step, template, directory)
+            raise
     finally:
         checkpointer.close()
     return state
 
 
-def _check_jax_shapes(checkpointer, step: int, template: GANState, directory: Path) -> None:
+def _raise_first_mismatch(checkpointer, step: int, template: GANState, directory: Path) -> None:
+    """Restores the checkpoint as saved and names the first tensor that differs from the recipe."""
+    import orbax.checkpoint as ocp
     from flax import serialization
 
     try:
-        meta = checkpointer.manager.item_metadata(step)
-        saved = meta["state"] if isinstance(meta, Mapping) and "state" in meta else None
-    except Exception:  # metadata layout differs between orbax versions: the restore still checks
-        saved = None
-    if saved is None:
+        saved = checkpointer.manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore()))["state"]
+    except Exception:  # unreadable as saved too: the caller's error stands
         return
-    expected = serialization.to_state_dict(template)
-    flat_saved = {jax.tree_util.keystr(k): v for k, v in jax.tree_util.tree_leaves_with_path(saved)}
-    for path, leaf in jax.tree_util.tree_leaves_with_path(expected):
-        key = jax.tree_util.keystr(path)
-        got = flat_saved.get(key)
-        shape = getattr(got, "shape", None)
-        if got is None:
-            raise JaxganError(f"{directory / str(step)}: checkpoint has no {key} (the recipe expects shape {tuple(np.shape(leaf))})")
-        if shape is not None and tuple(shape) != tuple(np.shape(leaf)):
-            raise JaxganError(f"{directory / str(step)}: {key} has shape {tuple(shape)}, the recipe expects {tuple(np.shape(leaf))}")
+    def name(path) -> str:
+        return "/".join(str(getattr(p, "key", getattr(p, "idx", p))) for p in path)
 
-
-def param_count(layout: NetLayout, net: NetState) -> int:
-    return sum(math.prod(np.shape(_get(net.params, t.path))) for t in layout.params)
+    flat = {name(k): v for k, v in jax.tree_util.tree_leaves_with_path(saved)}
+    where = directory / str(step)
+    expected_leaves = [(name(k), v) for k, v in jax.tree_util.tree_leaves_with_path(serialization.to_state_dict(template))]
+    # weights first (g before d), then statistics, then optimiser state
+    order = ("/params/", "/batch_stats/", "/opt_state/")
+    expected_leaves.sort(key=lambda kv: next((i for i, o in enumerate(order) if o in f"/{kv[0]}/"), len(order)))
+    for key, leaf in expected_leaves:
+        expected = tuple(np.shape(leaf))
+        if key not in flat:
+            raise JaxganError(f"{where}: checkpoint has no {key} (the recipe expects shape {expected})")
+        if tuple(np.shape(flat[key])) != expected:
+            raise JaxganError(f"{where}: {key} has shape {tuple(np.shape(flat[key]))}, the recipe expects {expected}")

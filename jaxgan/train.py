@@ -3,7 +3,8 @@
     python -m jaxgan.train --config configs/gan_fashion_mnist.yaml \
         [--workdir runs/x] [--set train.max_steps=500 ...] [--resume]
 
-Bad input (config, data, run folder) ends with one line on stderr and exit code 2.
+Bad input (config, data, run folder) ends with one line on stderr and exit code 2; a run
+that diverges (NaN/Inf) with exit code 3; one stopped by SIGINT/SIGTERM with 130.
 """
 
 from __future__ import annotations
@@ -38,8 +39,10 @@ def main(argv=None) -> int:
         workdir = args.workdir or f"runs/{config.name}"
         summary = train_and_evaluate(config, workdir, resume=args.resume, progress=not args.no_progress)
     except JaxganError as e:
+        from jaxgan.trainer import TrainingDiverged
+
         print(f"error: {e}", file=sys.stderr)
-        return 2
+        return 3 if isinstance(e, TrainingDiverged) else 2
     rate = f", {summary['steps_per_s']} steps/s" if summary["steps_per_s"] else ""
     print(f"{config.name}: step {summary['step']}/{summary['total_steps']} in {summary['wall_s']} s{rate}; "
           f"run folder {workdir} (samples: {summary['samples']})")

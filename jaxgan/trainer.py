@@ -26,12 +26,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import yaml
+from flax import serialization
 from tqdm import tqdm
 
-from flax import serialization
-
 from jaxgan.checkpoint import Checkpointer, tensor_name
-from jaxgan.config import Config, dump_config
+from jaxgan.config import Config, dump_config, validate
 from jaxgan.data import BatchPipeline, load_images, to_float
 from jaxgan.errors import JaxganError
 from jaxgan.gan import GAN, GANState, build_gan, fixed_noise, init_state
@@ -79,7 +78,10 @@ def check_resumable(saved_config: Path, config: Config) -> None:
         raise JaxganError(f"{saved_config}: unreadable ({first[:160]}); this run folder cannot be resumed") from None
     if not isinstance(old, dict):
         raise JaxganError(f"{saved_config}: not a recipe mapping; this run folder cannot be resumed")
-    old = _flatten(old)
+    try:  # keys added to the schema since the run was written take their defaults
+        old = _flatten(validate(old, source=str(saved_config)).to_dict())
+    except JaxganError:
+        old = _flatten(old)
     new = _flatten(config.to_dict())
     for key in sorted(set(old) | set(new)):
         if key not in RESUMABLE_CHANGES and old.get(key) != new.get(key):
@@ -123,7 +125,7 @@ def _next_boundary(step: int, total: int, every: list[int], max_chunk: int) -> i
 
 
 class TrainingDiverged(JaxganError):
-    """A loss or a parameter became NaN or infinite (a JaxganError: the CLI exits with 2)."""
+    """A loss or a parameter became NaN or infinite (a JaxganError: the CLI exits with 3)."""
 
 
 class _Diverged(Exception):
@@ -354,15 +356,18 @@ def _loop(config: Config, gan: GAN, state: GANState, pipeline: BatchPipeline, pl
         checkpointer.wait()
         print(f"stopped by signal {stopped_by} at step {step}; resume with --resume", flush=True)
 
-    fake = to_host(generate(state, z_fixed))
-    real = np.asarray(to_float(pipeline.batch(0)[: tc.num_samples], config.data.scale))
-    paths = {
-        "samples": str(run.save_samples(step, fake, vrange)),
-        "progress_gif": str(run.save_progress_gif()),
-        "loss_curves": str(run.plot_losses()),
-        "real_vs_fake": str(run.real_vs_fake(real, fake, vrange)),
-    }
-    checkpointer.wait()
+    # Closing: a signal now waits until the last checkpoint is on disk and the figures are
+    # drawn (seconds); a second one stops at once.
+    with _StopRequest():
+        fake = to_host(generate(state, z_fixed))
+        real = np.asarray(to_float(pipeline.batch(0)[: tc.num_samples], config.data.scale))
+        paths = {
+            "samples": str(run.save_samples(step, fake, vrange)),
+            "progress_gif": str(run.save_progress_gif()),
+            "loss_curves": str(run.plot_losses()),
+            "real_vs_fake": str(run.real_vs_fake(real, fake, vrange)),
+        }
+        checkpointer.wait()
     steady = timing["train_steps"]
     summary = {
         "recipe": config.name,

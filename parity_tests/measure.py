@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Iterable, Mapping
+from typing import Iterable, Mapping, Optional
 
 import numpy as np
 
@@ -19,26 +19,28 @@ CHECKS = ("shapes", "init", "losses", "training", "pipeline")
 
 @dataclasses.dataclass(frozen=True)
 class Measurement:
-    """`observed` must be <= `tolerance` (or >= it, for a p-value)."""
+    """`observed` must be <= `tolerance` (or >= it, for a p-value); no tolerance: reported only."""
 
     recipe: str
     check: str  # one of CHECKS (or 'convert')
     quantity: str  # what was compared, e.g. "grad D, max rel"
     observed: float
-    tolerance: float
+    tolerance: Optional[float]
     where: str = ""  # the worst tensor or key
     at_least: bool = False  # True for p-values
 
     @property
     def ok(self) -> bool:
+        if self.tolerance is None:
+            return True
         if not np.isfinite(self.observed):
             return False
         return self.observed >= self.tolerance if self.at_least else self.observed <= self.tolerance
 
     def describe(self) -> str:
-        sign = ">=" if self.at_least else "<="
         where = f" at {self.where}" if self.where else ""
-        return f"{self.recipe} {self.check}: {self.quantity} = {self.observed:.3g}{where} (need {sign} {self.tolerance:g})"
+        need = "reported only" if self.tolerance is None else f"need {'>=' if self.at_least else '<='} {self.tolerance:g}"
+        return f"{self.recipe} {self.check}: {self.quantity} = {self.observed:.3g}{where} ({need})"
 
 
 def rel_err(a, b) -> float:

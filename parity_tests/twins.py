@@ -48,6 +48,7 @@ from jaxgan.config import Config
 from jaxgan.gan import GAN, GANState, build_gan, init_state
 from jaxgan.steps import step_key
 from parity_tests.recipes import SEED, SETTINGS, load_recipe
+from torch_ref import models as torch_models
 from torch_ref import steps as torch_steps
 from torch_ref.data import to_seed_batch
 
@@ -179,19 +180,29 @@ class Twins:
             g=init.g.replace(opt_state=self.gan.g_tx.init(init.g.params)),
             d=init.d.replace(opt_state=self.gan.d_tx.init(init.d.params)),
         )
-        ckpt = convert.to_torch(self.config, self.state, self.image_shape)
+        self._torch_init = convert.to_torch(self.config, self.state, self.image_shape)
         with self.precision():
             if dtype == "float64":
                 self.state = _cast_floats(self.state, jnp.float64)
             G, D = (copy.deepcopy(m).to(torch.get_default_dtype()) for m in torch_init(name))
-            for net, module in (("generator", G), ("discriminator", D)):
-                module.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in ckpt[net].items()})
             self.torch = torch_steps.build_gan(self.config, self.image_shape, nets=(G, D))
+        self._jax_init = self.state
+        self.reset()
+
+    def reset(self) -> None:
+        """Both sides back to the converted initial weights, with fresh optimisers."""
+        self.state = self._jax_init
+        t, opt = self.torch, self.config.optimizer
+        with self.precision():
+            for net, module in (("generator", t.generator), ("discriminator", t.discriminator)):
+                module.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in self._torch_init[net].items()})
+            t.g_opt = torch_models.make_optimizer(opt.generator, t.generator.parameters())
+            t.d_opt = torch_models.make_optimizer(opt.discriminator, t.discriminator.parameters())
         self.torch_grads: dict[str, list[list[np.ndarray]]] = {"generator": [], "discriminator": []}
-        if record:
-            for net, opt in (("generator", self.torch.g_opt), ("discriminator", self.torch.d_opt)):
-                opt.register_step_pre_hook(functools.partial(self._record, net))
-        self._lr = {id(g): g["lr"] for o in (self.torch.g_opt, self.torch.d_opt) for g in o.param_groups}
+        if self.record:
+            for net, o in (("generator", t.g_opt), ("discriminator", t.d_opt)):
+                o.register_step_pre_hook(functools.partial(self._record, net))
+        self._lr = {id(g): g["lr"] for o in (t.g_opt, t.d_opt) for g in o.param_groups}
         self.steps_taken = 0
 
     @contextlib.contextmanager
@@ -225,7 +236,8 @@ class Twins:
             inner, prev, last, s = net.opt_state
             return net.replace(opt_state=(inner, prev, last, jnp.asarray(scale, s.dtype)))
 
-        self.state = self.state.replace(g=rescale(self.state.g), d=rescale(self.state.d))
+        with self.precision():
+            self.state = self.state.replace(g=rescale(self.state.g), d=rescale(self.state.d))
         for opt in (self.torch.g_opt, self.torch.d_opt):
             for group in opt.param_groups:
                 group["lr"] = self._lr[id(group)] * scale

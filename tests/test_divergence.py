@@ -128,14 +128,14 @@ def test_rollback_gives_up_after_max_rollbacks(tmp_path, fashion_dir, monkeypatc
     assert _steps(tmp_path / "run") == [8]
 
 
-def test_cli_huge_learning_rate_is_one_line_and_exit_2(tmp_path, fashion_dir, capsys):
+def test_cli_huge_learning_rate_is_one_line_and_exit_3(tmp_path, fashion_dir, capsys):
     from jaxgan.train import main
 
     sets = [a for o in _overrides(fashion_dir, "optimizer.discriminator.lr=1e30") for a in ("--set", o)]
     rc = main(["--config", str(FASHION_CONFIG), "--workdir", str(tmp_path / "run"), *sets, "--no-progress"])
     err = capsys.readouterr().err
     errors = [l for l in err.splitlines() if l.startswith("error: ")]
-    assert rc == 2 and len(errors) == 1, err
+    assert rc == 3 and len(errors) == 1, err
     assert errors[0].startswith("error: step 1: ") and " is nan (training diverged); stopped; no checkpoint had been" \
         " written; lower the learning rate or set train.on_divergence=rollback" in errors[0], errors[0]
     assert not any(p.name.isdigit() for p in (tmp_path / "run" / "checkpoints").iterdir())

@@ -73,7 +73,8 @@ def test_csv_labels_first_or_last_with_a_header(tmp_path):
     np.testing.assert_array_equal(read_csv_labels(path, "first", 30), labels)
     # A single file: a stratified split, the first 80% of each class in file order for training.
     data = load_labeled(DataConfig(dataset="mnist", format="csv", root=str(path)))
-    assert len(data.train_images) == 30 and len(data.test_images) == 0 or (len(data.train_images), len(data.test_images)) == (30, 0)
+    assert (len(data.train_images), len(data.test_images)) == (20, 10)  # 3 per class: 2 + 1
+    np.testing.assert_array_equal(np.bincount(data.test_labels), np.ones(10))
 
 
 def test_stratified_split_of_a_single_file():
@@ -141,3 +142,15 @@ def test_cli_errors_exit_2(capsys, tmp_path):
     assert classifier_cli.main(["--dataset", "cifar10"]) == 2
     assert "no domain classifier" in capsys.readouterr().err
     assert classifier_cli.main(["--dataset", "fashion_mnist", "--root", str(tmp_path), "--epochs", "0"]) == 2
+
+
+def test_domain_cnn_shapes_and_parameter_count():
+    import jax
+    import jax.numpy as jnp
+
+    params = clf.DomainCNN().init(jax.random.PRNGKey(0), jnp.zeros((1, 28, 28, 1)))["params"]
+    # conv1 3*3*1*16 + 16 = 160; conv2 3*3*16*32 + 32 = 4,640; fc (7*7*32 = 1,568)*128 + 128 =
+    # 200,832; head 128*10 + 10 = 1,290.
+    assert sum(x.size for x in jax.tree.leaves(params)) == 160 + 4_640 + 200_832 + 1_290 == 206_922
+    features, logits = clf.DomainCNN().apply({"params": params}, jnp.zeros((3, 28, 28, 1)))
+    assert features.shape == (3, 128) and logits.shape == (3, 10)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import math
 from pathlib import Path
 
 import numpy as np
@@ -59,13 +60,16 @@ def parse_idx(raw: bytes, source: str = "<bytes>") -> np.ndarray:
     if len(raw) < header:
         raise JaxganError(f"{source}: truncated IDX header ({len(raw)} bytes, expected {header})")
     shape = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
-    expected = header + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    expected = header + math.prod(shape) * dtype.itemsize  # exact: no int64 overflow on absurd shapes
     if len(raw) != expected:
         kind = "truncated" if len(raw) < expected else "has trailing bytes"
         raise JaxganError(
             f"{source}: IDX file {kind}: {len(raw)} bytes, expected {expected} for shape {shape}"
         )
-    data = np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape)
+    try:
+        data = np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape)
+    except ValueError:  # an empty array whose other dimensions are too large for numpy
+        raise JaxganError(f"{source}: IDX header declares shape {shape}, which holds no data") from None
     return data.astype(dtype.newbyteorder("="), copy=True)
 
 

@@ -32,6 +32,7 @@ from jaxgan.evaluation import metrics
 from jaxgan.evaluation.labels import has_classifier, load_labeled
 
 EVAL_NOISE_STREAM = 0xE7A1  # fold_in tag: evaluation z is independent of training and grids
+SPLIT_FORMATS = ("idx", "cifar10", "tfds")  # readers with a real test split (data.split: test)
 
 
 @dataclasses.dataclass
@@ -127,13 +128,15 @@ def _real_for_inception(config: Config, eval_cfg: EvalConfig, weights: Optional[
     train = load_images(config.data.model_copy(update={"split": "train"}))
     if eval_cfg.num_real:
         train = train[: eval_cfg.num_real]
-    try:
-        test = load_images(config.data.model_copy(update={"split": "test", "limit": eval_cfg.num_real}))
-        return extractor, RealImages(train, test, f"{config.data.dataset}: {len(train)} train / {len(test)} test")
-    except JaxganError:
-        half = len(train) // 2  # no test split here: the floor compares the two halves
-        return extractor, RealImages(train[:half], train[half:],
-                                     f"{config.data.dataset}: train halves ({half} / {len(train) - half}), no test split")
+    if config.data.format in SPLIT_FORMATS:
+        try:
+            test = load_images(config.data.model_copy(update={"split": "test", "limit": eval_cfg.num_real}))
+            return extractor, RealImages(train, test, f"{config.data.dataset}: {len(train)} train / {len(test)} test")
+        except JaxganError:
+            pass
+    half = len(train) // 2  # no test split: the floor compares the two halves
+    return extractor, RealImages(train[:half], train[half:],
+                                 f"{config.data.dataset}: train halves ({half} / {len(train) - half}), no test split")
 
 
 class ClassifierExtractor:

@@ -331,5 +331,8 @@ class InceptionExtractor:
                 "pytorch_fid_weights": self.sha256.startswith(WEIGHTS_SHA256_PREFIX)}
 
     def features_and_probs(self, images01) -> tuple[np.ndarray, np.ndarray]:
-        pool3, probs = self._apply(self.variables, jnp.asarray(images01, jnp.float32))
-        return np.asarray(pool3), np.asarray(probs)
+        """images (B, H, W, C) in [0, 1] -> pool3 (B, 2048), softmax of the 1008 logits."""
+        from jaxgan.evaluation.classifier import padded_batches
+
+        return padded_batches(lambda x: self._apply(self.variables, x), np.asarray(images01, np.float32),
+                              self.batch_size)

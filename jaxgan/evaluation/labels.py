@@ -112,27 +112,28 @@ def load_labeled(cfg: DataConfig) -> LabeledData:
 # IDX
 
 
-def _find_idx(cfg: DataConfig, split: str) -> tuple[Path, Path]:
+def _idx_names(split: str) -> tuple[str, str]:
     prefix = _IDX_PREFIX[split]
-    names = (f"{prefix}-images-idx3-ubyte", f"{prefix}-labels-idx1-ubyte")
-
-    def one(directory: Path, name: str) -> Optional[Path]:
-        for candidate in (directory / name, directory / f"{name}.gz"):
-            if candidate.is_file():
-                return candidate
-        return None
-
-    def accept(directory: Path):
-        if directory.is_file():  # data.root names the images file: look beside it
-            directory = directory.parent
-        images, labels = one(directory, names[0]), one(directory, names[1])
-        return (images, labels) if images and labels else None
-
-    return locate.find(cfg.dataset, cfg.root, accept, f"{names[0]}[.gz] with {names[1]}[.gz]")
+    return f"{prefix}-images-idx3-ubyte", f"{prefix}-labels-idx1-ubyte"
 
 
-def _read_idx_pair(cfg: DataConfig, split: str) -> tuple[np.ndarray, np.ndarray, Path]:
-    images_path, labels_path = _find_idx(cfg, split)
+def _idx_pair_in(directory: Path, split: str) -> Optional[tuple[Path, Path]]:
+    """(images, labels) files of `split` in `directory`, raw or .gz, or None."""
+    if directory.is_file():  # data.root names the images file: look beside it
+        directory = directory.parent
+    found = []
+    for name in _idx_names(split):
+        found.append(next((c for c in (directory / name, directory / f"{name}.gz") if c.is_file()), None))
+    return (found[0], found[1]) if all(found) else None
+
+
+def _find_idx(cfg: DataConfig, split: str) -> tuple[Path, Path]:
+    images, labels = _idx_names(split)
+    return locate.find(cfg.dataset, cfg.root, lambda d: _idx_pair_in(d, split), f"{images}[.gz] with {labels}[.gz]")
+
+
+def _read_idx_pair(paths: tuple[Path, Path]) -> tuple[np.ndarray, np.ndarray]:
+    images_path, labels_path = paths
     images, labels = idx.read_idx(images_path), idx.read_idx(labels_path)
     if images.dtype != np.uint8 or images.ndim != 3:
         raise JaxganError(f"{images_path}: expected uint8 images (N, H, W), got {images.dtype} {images.shape}")
@@ -141,13 +142,20 @@ def _read_idx_pair(cfg: DataConfig, split: str) -> tuple[np.ndarray, np.ndarray,
             f"{labels_path}: expected {len(images)} uint8 labels (one per image), got {labels.dtype} {labels.shape}"
         )
     _check_range(labels, labels_path)
-    return images[..., None], labels, images_path
+    return images[..., None], labels
 
 
 def _load_idx(cfg: DataConfig) -> LabeledData:
-    train_x, train_y, where = _read_idx_pair(cfg, "train")
-    test_x, test_y, _ = _read_idx_pair(cfg, "test")
-    return LabeledData(cfg.dataset, str(where.parent), train_x, train_y, test_x, test_y)
+    train = _find_idx(cfg, "train")
+    directory = train[0].parent
+    test = _idx_pair_in(directory, "test")  # the test split must lie beside the training files
+    if test is None:
+        images, labels = _idx_names("test")
+        raise JaxganError(f"{cfg.dataset}: {images}[.gz] with {labels}[.gz] not found in {directory}, beside "
+                          "the training files (the classifier's test accuracy and the FID floor need them)")
+    train_x, train_y = _read_idx_pair(train)
+    test_x, test_y = _read_idx_pair(test)
+    return LabeledData(cfg.dataset, str(directory), train_x, train_y, test_x, test_y)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -32,7 +32,6 @@ from typing import Optional
 import jax
 import jax.numpy as jnp
 import numpy as np
-import scipy.linalg
 
 from jaxgan.errors import JaxganError
 
@@ -139,11 +138,13 @@ def feature_stats(features, batch_size: int = 10_000) -> FeatureStats:
 
 def _sqrtm(matrix: np.ndarray) -> tuple[np.ndarray, float]:
     """scipy's principal square root and its relative residual."""
+    try:
+        import scipy.linalg
+    except ImportError:
+        raise JaxganError("FID needs scipy for its matrix square root: pip install scipy") from None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # LinAlgWarning for singular products: handled below
         root = scipy.linalg.sqrtm(matrix)
-    if isinstance(root, tuple):  # scipy < 1.16 with disp=False
-        root = root[0]
     root = np.asarray(root)
     if not np.isfinite(root).all():
         return root, np.inf
@@ -207,38 +208,41 @@ def mmd2_unbiased(k_xx, k_xy, k_yy):
 
 
 @jax.jit
-def _subset_mmd2(x, y, idx_x, idx_y):
-    """MMD^2 of each pair of subsets: x[idx_x[s]] against y[idx_y[s]], s = 0..S-1."""
+def _subset_mmd2(a, b):
+    """MMD^2 of each pair of subsets a[s] (m, d) and b[s] (m, d), s = 0..S-1."""
 
-    def one(ix_iy):
-        ix, iy = ix_iy
-        a, b = x[ix], y[iy]
-        return mmd2_unbiased(polynomial_kernel(a, a), polynomial_kernel(a, b), polynomial_kernel(b, b))
+    def one(ab):
+        x, y = ab
+        return mmd2_unbiased(polynomial_kernel(x, x), polynomial_kernel(x, y), polynomial_kernel(y, y))
 
-    return jax.lax.map(one, (idx_x, idx_y))
+    return jax.lax.map(one, (a, b))
 
 
 def kid(features_a, features_b, subsets: int = KID_SUBSETS, subset_size: int = KID_SUBSET_SIZE,
-        seed: int = KID_SEED) -> tuple[float, float, int]:
+        seed: int = KID_SEED, chunk: int = 10) -> tuple[float, float, int]:
     """KID of two (N, d) feature arrays: (mean, std over subsets, subset size used).
 
     Subsets are drawn as torch-fidelity draws them (one RandomState(seed), for each subset a
     choice from `features_a` then one from `features_b`, without replacement). The subset
-    size is capped at the smaller set (torch-fidelity refuses instead). The kernel runs in
-    float32 on the device (exact enough: entries are O(1), summed over 10^6 of them in a
-    reduction tree) and the subsets' MMDs are averaged in float64.
+    size is capped at the smaller set (torch-fidelity refuses instead). The kernels run in
+    float32 on the device, `chunk` subsets per call (one compiled shape per subset size);
+    entries are O(1) and summed in a reduction tree, and the subsets' MMDs are averaged in
+    float64.
     """
     a, b = np.asarray(features_a, np.float32), np.asarray(features_b, np.float32)
     m = min(subset_size, len(a), len(b))
     if m < 2:
         raise JaxganError(f"KID needs at least 2 feature vectors in each set, got {len(a)} and {len(b)}")
     rng = np.random.RandomState(seed)
-    idx_a, idx_b = [], []
-    for _ in range(subsets):
-        idx_a.append(rng.choice(len(a), m, replace=False))
-        idx_b.append(rng.choice(len(b), m, replace=False))
-    mmds = np.asarray(_subset_mmd2(jnp.asarray(a), jnp.asarray(b), np.stack(idx_a), np.stack(idx_b)),
-                      np.float64)
+    picks = [(rng.choice(len(a), m, replace=False), rng.choice(len(b), m, replace=False)) for _ in range(subsets)]
+    mmds = []
+    for start in range(0, subsets, chunk):
+        group = picks[start : start + chunk]
+        pad = chunk - len(group)
+        group = group + group[:1] * pad  # a fixed shape; the padding's results are dropped
+        out = _subset_mmd2(np.stack([a[i] for i, _ in group]), np.stack([b[j] for _, j in group]))
+        mmds.append(np.asarray(out, np.float64)[: chunk - pad])
+    mmds = np.concatenate(mmds)
     return float(mmds.mean()), float(mmds.std()), m
 
 

@@ -22,6 +22,7 @@ def evaluate_generator(checkpoint: str | Path, num_samples: Optional[int] = None
       num_real: use only the first N real training images as the reference.
     """
     from jaxgan.sampling import _run_dir_and_step, load_generator
+    from jaxgan.steps import make_generate
 
     generator = load_generator(checkpoint)
     run_dir, _ = _run_dir_and_step(Path(checkpoint))
@@ -30,7 +31,8 @@ def evaluate_generator(checkpoint: str | Path, num_samples: Optional[int] = None
     if update:
         config = config.model_copy(update={"eval": config.eval.model_copy(update=update)})
     evaluator = Evaluator(config, inception_weights=inception_weights, num_samples=num_samples)
-    generated = evaluator.measure(generator)
+    generate = make_generate(generator.gan)  # jit-compiled once, not once per batch
+    generated = evaluator.measure(lambda z: generate(generator.state, z))
     return {
         "recipe": config.name,
         "run": str(run_dir),

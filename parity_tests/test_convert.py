@@ -1,0 +1,108 @@
+"""Weight conversion (jaxgan.convert, jaxgan.convert_cli): exact round trips for every recipe,
+refusal of a checkpoint that does not fit the recipe, and a jaxgan-trained generator that
+samples the same images in torch_ref."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from jaxgan import convert, convert_cli
+from jaxgan.config import CONFIG_DIR, load_config
+from jaxgan.errors import JaxganError
+from jaxgan.gan import build_gan
+from jaxgan.steps import make_generate
+from jaxgan.trainer import train_and_evaluate
+from parity_tests.conftest import FASHION
+from parity_tests.recipes import RECIPES, SETTINGS, load_recipe
+from parity_tests.twins import torch_init
+from torch_ref import models
+
+
+def _adam_state(module: torch.nn.Module, seed: int) -> dict:
+    """A torch Adam state_dict with random moments, as after some steps."""
+    g = torch.Generator().manual_seed(seed)
+    params = list(module.parameters())
+    opt = torch.optim.Adam(params, lr=1e-3)
+    state = {i: {"step": torch.tensor(7.0), "exp_avg": torch.randn(p.shape, generator=g),
+                 "exp_avg_sq": torch.rand(p.shape, generator=g)} for i, p in enumerate(params)}
+    return {"state": state, "param_groups": opt.state_dict()["param_groups"]}
+
+
+@pytest.mark.parametrize("recipe", RECIPES)
+def test_torch_to_jax_to_torch_is_exact(recipe):
+    config, shape = load_recipe(recipe), SETTINGS[recipe].image_shape
+    G, D = torch_init(recipe)
+    ckpt = {"generator": G.state_dict(), "discriminator": D.state_dict(), "step": 7}
+    if config.optimizer.generator.name == "adam":
+        ckpt["optimizer_g"], ckpt["optimizer_d"] = _adam_state(G, 1), _adam_state(D, 2)
+    back = convert.to_torch(config, convert.from_torch(config, ckpt, shape), shape)
+    assert back["step"] == 7
+    for net in ("generator", "discriminator"):
+        assert list(back[net]) == list(ckpt[net])  # same keys, same order
+        for key, value in ckpt[net].items():
+            np.testing.assert_array_equal(back[net][key], value.numpy(), err_msg=f"{net} {key}")
+    for opt in ("optimizer_g", "optimizer_d") if "optimizer_g" in ckpt else ():
+        for i, entry in ckpt[opt]["state"].items():
+            for name, value in entry.items():
+                np.testing.assert_array_equal(back[opt]["state"][i][name], value.numpy(), err_msg=f"{opt} {i} {name}")
+        assert back[opt]["param_groups"] == ckpt[opt]["param_groups"]
+
+
+def test_a_checkpoint_of_another_recipe_is_refused_naming_the_first_tensor():
+    config = load_recipe("gan_fashion_mnist")
+    G, D = torch_init("myfgan_mnist")
+    with pytest.raises(JaxganError, match=r"generator tensor '0.weight' has shape \(200, 100\), the recipe expects \(256, 64\)"):
+        convert.from_torch(config, {"generator": G.state_dict(), "discriminator": D.state_dict()}, (28, 28, 1))
+    with pytest.raises(JaxganError, match="not a torch_ref checkpoint"):
+        convert.from_torch(config, {"netG": G.state_dict()}, (28, 28, 1))
+
+
+def test_cli_converts_both_ways_and_errors_are_one_line(tmp_path, capsys):
+    config = load_recipe("gan_fashion_mnist")
+    torch.manual_seed(3)
+    G, D = models.build(config, (28, 28, 1))
+    src = tmp_path / "torch.pt"
+    torch.save({"generator": G.state_dict(), "discriminator": D.state_dict(), "step": 5}, src)
+    assert convert_cli.main(["--config", str(FASHION), "--from-torch", str(src), "--to-jax", str(tmp_path / "jax")]) == 0
+    assert (tmp_path / "jax" / "config.yaml").is_file() and (tmp_path / "jax" / "checkpoints" / "5").is_dir()
+    out = tmp_path / "back.pt"
+    assert convert_cli.main(["--config", str(FASHION), "--from-jax", str(tmp_path / "jax"), "--to-torch", str(out)]) == 0
+    back = torch.load(out, weights_only=True)
+    assert back["step"] == 5
+    for key, value in G.state_dict().items():
+        assert torch.equal(back["generator"][key], value)
+    capsys.readouterr()
+
+    maxout = str(CONFIG_DIR / "gan_maxout_mnist.yaml")
+    cases = [
+        (["--config", maxout, "--from-torch", str(src), "--to-jax", str(tmp_path / "x")], "generator has no tensor 'linear_1.weight'"),
+        (["--config", maxout, "--from-jax", str(tmp_path / "jax"), "--to-torch", str(tmp_path / "y.pt")], "checkpoint has no g/params/linear_1"),
+        (["--config", str(FASHION), "--from-torch", str(tmp_path / "missing.pt"), "--to-jax", str(tmp_path / "z")], "no such checkpoint file"),
+        (["--config", str(FASHION), "--from-torch", str(src), "--to-jax", str(tmp_path / "jax")], "already holds a jaxgan checkpoint"),
+    ]
+    for argv, message in cases:
+        assert convert_cli.main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and message in err and err.count("\n") == 1, err
+
+
+def test_jaxgan_trained_generator_samples_the_same_images_in_torch(tmp_path, tiny):
+    """Train with jaxgan's own loop, convert the checkpoint with the CLI, sample in torch_ref."""
+    config = load_config(FASHION, tiny)
+    train_and_evaluate(config, tmp_path / "run", progress=False)
+    out = tmp_path / "g.pt"
+    assert convert_cli.main(["--config", str(FASHION), *sum((["--set", o] for o in tiny), []),
+                             "--from-jax", str(tmp_path / "run"), "--to-torch", str(out)]) == 0
+    ckpt = torch.load(out, weights_only=True)
+    assert ckpt["step"] == 12
+    G = models.build(config, (28, 28, 1))[0]
+    G.load_state_dict(ckpt["generator"])
+    G.eval()
+    state = convert.restore_jax_checkpoint(config, tmp_path / "run")
+    z = np.random.default_rng(0).standard_normal((32, config.model.z_dim)).astype(np.float32)
+    ours = np.asarray(make_generate(build_gan(config, (28, 28, 1)))(state, z)).reshape(32, -1)
+    with torch.no_grad():
+        theirs = G(torch.from_numpy(z)).numpy()
+    assert np.max(np.abs(ours - theirs)) <= 1e-5

@@ -1,0 +1,169 @@
+"""End to end: a run folder, its domain classifier, `python -m jaxgan.evaluate` and the
+trainer's hook `make_evaluator`, on small labelled IDX files written here."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import jax
+import jax.numpy as jnp
+
+from jaxgan import evaluate as evaluate_cli
+from jaxgan.checkpoint import Checkpointer
+from jaxgan.config import DataConfig, dump_config, load_config
+from jaxgan.errors import JaxganError
+from jaxgan.evaluation import classifier as clf
+from jaxgan.evaluation import make_evaluator
+from jaxgan.evaluation.classifier import DomainCNN
+from jaxgan.evaluation.evaluator import Evaluator, RealImages
+from jaxgan.evaluation.labels import load_labeled
+from jaxgan.gan import build_gan, init_state
+from jaxgan.sampling import load_generator
+from jaxgan.steps import make_generate
+from tests.conftest import FASHION_CONFIG, REPO
+from tests.test_eval_classifier import write_labelled_idx
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """(data dir, run dir, cache dir): 600 labelled images, an (untrained) classifier cached
+    for them, and a run folder as jaxgan.train writes it with checkpoints at steps 5 and 10.
+
+    Training either network is tested elsewhere (test_eval_classifier, test_train); here only
+    the folders matter, so both are written directly and the tests stay fast.
+    """
+    base = tmp_path_factory.mktemp("eval")
+    data = write_labelled_idx(base / "data")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("JAXGAN_CACHE", str(base / "cache"))
+        labelled = load_labeled(DataConfig(dataset="fashion_mnist", format="idx", root=str(data)))
+        params = DomainCNN().init(jax.random.PRNGKey(0), np.zeros((1, 28, 28, 1), np.float32))["params"]
+        clf.save_classifier(params, {"dataset": "fashion_mnist", "architecture": clf.ARCHITECTURE,
+                                     "checksum": labelled.checksum, "test_accuracy": 0.1, "epochs": 0,
+                                     "num_classes": 10, "feature_dim": 128})
+    run = base / "run"
+    run.mkdir()
+    config = load_config(FASHION_CONFIG, [f"data.root={data}"])
+    dump_config(config, run / "config.yaml")
+    gan = build_gan(config, (28, 28, 1))
+    state = init_state(gan, config.seed)
+    checkpointer = Checkpointer(run / "checkpoints")
+    for step in (5, 10):
+        checkpointer.save(state.replace(step=jnp.asarray(step, jnp.int32)),
+                          {"recipe": config.name, "step": step, "epoch": 0, "batch_in_epoch": step,
+                           "image_shape": [28, 28, 1]})
+    checkpointer.wait()
+    checkpointer.close()
+    return data, run, base / "cache"
+
+
+def test_evaluate_cli_writes_json_and_table(trained, monkeypatch, tmp_path, capsys):
+    data, run, cache = trained
+    monkeypatch.setenv("JAXGAN_CACHE", str(cache))
+    out = tmp_path / "eval.json"
+    assert evaluate_cli.main(["--run", str(run), "--num-samples", "250", "--json", str(out)]) == 0
+    table = capsys.readouterr().out
+    for word in ("FID", "KID", "classes covered", "marginal entropy", "floor (real test)", "T-shirt/top"):
+        assert word in table
+    result = json.loads(out.read_text())
+    assert result["step"] == 10 and result["features"]["name"] == "classifier"
+    g, f = result["generated"], result["floor"]
+    assert g["num_images"] == 250 and f["num_images"] == 200  # the floor: 200 real test images
+    assert g["kid_subset_size"] == 250 and f["kid_subset_size"] == 200
+    for r in (g, f):
+        assert np.isfinite(r["fid"]) and r["fid"] > -1e-6
+        assert len(r["histogram"]) == 10 and sum(r["histogram"]) == pytest.approx(1.0)
+        assert 0 <= r["marginal_entropy"] <= np.log(10) + 1e-9
+    assert 1 <= f["classes_covered"] <= 10  # (the classifier here is untrained)
+
+    # One checkpoint step, by its folder.
+    assert evaluate_cli.main(["--checkpoint", str(run / "checkpoints" / "5"), "--num-samples", "50"]) == 0
+    assert "step 5:" in capsys.readouterr().out
+
+
+def test_evaluate_without_classifier_says_how_to_train_one(trained, monkeypatch, tmp_path, capsys):
+    data, run, _ = trained
+    monkeypatch.setenv("JAXGAN_CACHE", str(tmp_path / "empty"))
+    assert evaluate_cli.main(["--run", str(run), "--num-samples", "50"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and err.startswith("error: ")
+    assert f"python -m jaxgan.classifier --dataset fashion_mnist --root {data}" in err
+    assert evaluate_cli.main(["--run", str(tmp_path / "nothing")]) == 2
+    assert "not a jaxgan run folder" in capsys.readouterr().err
+
+
+def test_make_evaluator_is_off_by_default_and_cheap_to_call_again(trained, monkeypatch):
+    data, run, cache = trained
+    monkeypatch.setenv("JAXGAN_CACHE", str(cache))
+    config = load_config(run / "config.yaml")
+    assert config.eval.every == 0 and make_evaluator(config) is None
+    config = load_config(run / "config.yaml", ["eval.every=5", "eval.num_samples=100", "eval.batch_size=40"])
+    evaluator = make_evaluator(config)
+    trained_g = load_generator(run)
+    generate = make_generate(trained_g.gan)  # as the trainer holds it: built once
+
+    def generator(z):
+        return generate(trained_g.state, z)
+
+    first = evaluator(generator)
+    reference = evaluator._reference
+    second = evaluator(generator)
+    assert evaluator._reference is reference  # the real features were computed once
+    assert first.keys() >= {"fid", "kid", "kid_std", "classes_covered", "marginal_entropy"}
+    assert all(isinstance(v, float) for v in first.values())
+    first.pop("eval_s"), second.pop("eval_s")
+    assert first == second  # fixed evaluation z: same generator, same numbers
+    assert evaluator.is_better(first, None) and not evaluator.is_better(first, first)
+    assert evaluator.is_better({"fid": 1.0}, {"fid": 2.0})
+
+
+def test_rgb_recipe_without_inception_weights_is_one_line(monkeypatch):
+    monkeypatch.delenv("JAXGAN_INCEPTION_WEIGHTS", raising=False)
+    config = load_config(REPO / "configs" / "dcgan_cifar10.yaml", ["eval.every=100"])
+    with pytest.raises(JaxganError) as e:
+        make_evaluator(config)
+    assert "--inception-weights" in str(e.value) and "\n" not in str(e.value)
+
+
+class PixelFeatures:
+    """A stand-in extractor: 4x4 average-pooled pixels (16-d) and a 2-class 'brightness' vote."""
+
+    name = "pixels"
+    feature_dim = 16
+    num_classes = 2
+    class_names = ["dark", "bright"]
+    batch_size = 64
+
+    def features_and_probs(self, images01):
+        x = np.asarray(images01, np.float32)[..., 0]
+        feats = x[:, :28, :28].reshape(len(x), 4, 7, 4, 7).mean(axis=(2, 4)).reshape(len(x), 16)
+        bright = (x.mean(axis=(1, 2)) > 0.15).astype(np.float32)
+        return feats, np.stack([1 - bright, bright], axis=1)
+
+    def describe(self):
+        return {"name": self.name, "feature_dim": self.feature_dim}
+
+
+def test_a_generator_of_the_test_images_scores_the_floor():
+    # The evaluation pipeline end to end with a stand-in extractor: a "generator" that returns
+    # the real test images (mapped to the recipe's [-1, 1]) must score exactly the floor.
+    config = load_config(FASHION_CONFIG, ["eval.num_samples=200", "eval.batch_size=50"])
+    rng = np.random.default_rng(0)
+    train = rng.integers(0, 256, (500, 28, 28, 1), dtype=np.uint8)
+    test = rng.integers(0, 256, (200, 28, 28, 1), dtype=np.uint8)
+    evaluator = Evaluator(config, extractor=PixelFeatures(), real=RealImages(train, test, "random"))
+    cursor = iter(range(0, 200, 50))
+
+    def generate(z):
+        start = next(cursor)
+        assert z.shape == (50, 64)
+        return test[start : start + 50].astype(np.float32) / 127.5 - 1.0
+
+    generated, floor = evaluator.measure(generate), evaluator.floor()
+    # Equal up to float32 rounding of the images' round trip through [-1, 1].
+    for key in ("fid", "kid", "kid_std", "classes_covered", "marginal_entropy", "histogram"):
+        assert generated[key] == pytest.approx(floor[key], rel=1e-5, abs=1e-7), key
