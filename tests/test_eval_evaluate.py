@@ -4,7 +4,6 @@ trainer's hook `make_evaluator`, on small labelled IDX files written here."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -41,7 +40,7 @@ def trained(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("JAXGAN_CACHE", str(base / "cache"))
         labelled = load_labeled(DataConfig(dataset="fashion_mnist", format="idx", root=str(data)))
-        params = DomainCNN().init(jax.random.PRNGKey(0), np.zeros((1, 28, 28, 1), np.float32))["params"]
+        params = jax.jit(DomainCNN().init)(jax.random.PRNGKey(0), np.zeros((1, 28, 28, 1), np.float32))["params"]
         clf.save_classifier(params, {"dataset": "fashion_mnist", "architecture": clf.ARCHITECTURE,
                                      "checksum": labelled.checksum, "test_accuracy": 0.1, "epochs": 0,
                                      "num_classes": 10, "feature_dim": 128})

@@ -9,6 +9,8 @@ the 299 x 299 path is checked for shapes only (jax.eval_shape runs nothing).
 
 from __future__ import annotations
 
+import math
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -130,20 +132,22 @@ def test_loaded_weights_give_torchs_features(tmp_path):
 
 def test_pool3_is_2048_at_299():
     # Shapes only: the 299 x 299 forward pass is evaluated abstractly, not run.
-    shapes = {k[1:]: jax.ShapeDtypeStruct(s, jnp.float32) for k, s in inc.variable_shapes().items()}
-    variables = {"params": {}, "batch_stats": {}}
     from flax.traverse_util import unflatten_dict
 
     variables = {c: unflatten_dict({k[1:]: jax.ShapeDtypeStruct(s, jnp.float32)
                                     for k, s in inc.variable_shapes().items() if k[0] == c})
                  for c in ("params", "batch_stats")}
-    assert shapes
     pool3, logits = jax.eval_shape(lambda v, x: inc.FIDInceptionV3().apply(v, x), variables,
                                    jax.ShapeDtypeStruct((4, 32, 32, 3), jnp.float32))
     assert pool3.shape == (4, 2048) and logits.shape == (4, 1008)
     gray = jax.eval_shape(lambda v, x: inc.FIDInceptionV3().apply(v, x), variables,
                           jax.ShapeDtypeStruct((1, 28, 28, 1), jnp.float32))
     assert gray[0].shape == (1, 2048)  # one channel is repeated to three
+    # torchvision's Inception3 has 27,161,264 parameters with the aux head and 1,000 classes;
+    # without AuxLogits (3,326,696) and with 1,008 classes (+8 * 2,049) the FID network has
+    # 23,834,568 + 16,392 = 23,850,960 trainable ones (BatchNorm running stats not counted).
+    n_params = sum(math.prod(s) for k, s in inc.variable_shapes().items() if k[0] == "params")
+    assert n_params == 23_850_960
 
 
 @pytest.mark.parametrize("size", [32, 64, 218, 400])

@@ -86,7 +86,8 @@ def train_classifier(data: LabeledData, epochs: int, batch_size: int = 128, lr: 
     test accuracy on `data`'s test split and what the cache JSON stores.
     """
     model = DomainCNN(num_classes=data.num_classes)
-    params = model.init(jax.random.PRNGKey(seed), jnp.zeros((1, IMAGE_SIZE, IMAGE_SIZE, 1)))["params"]
+    # One compiled program: eager init compiles each 4-d random draw on its own (seconds on CPU).
+    params = jax.jit(model.init)(jax.random.PRNGKey(seed), jnp.zeros((1, IMAGE_SIZE, IMAGE_SIZE, 1)))["params"]
     tx = optax.adam(lr)
     opt_state = tx.init(params)
 
@@ -254,7 +255,8 @@ def load_classifier_dir(directory: str | Path, checksum: Optional[str] = None) -
         raise JaxganError(f"{directory}: trained on other data (checksum {str(meta.get('checksum'))[:16]}, "
                           f"the data here is {checksum[:16]})")
     model = DomainCNN(num_classes=int(meta.get("num_classes", 10)))
-    template = model.init(jax.random.PRNGKey(0), jnp.zeros((1, IMAGE_SIZE, IMAGE_SIZE, 1)))["params"]
+    # The structure only (shapes, nothing computed): from_bytes fills in the stored arrays.
+    template = jax.eval_shape(model.init, jax.random.PRNGKey(0), jnp.zeros((1, IMAGE_SIZE, IMAGE_SIZE, 1)))["params"]
     try:
         params = serialization.from_bytes(template, params_path.read_bytes())
     except (ValueError, KeyError, TypeError) as e:

@@ -26,7 +26,7 @@ from typing import Any, Callable, Iterable, Optional
 import jax
 import numpy as np
 
-from jaxgan.config import Config, DataConfig, EvalConfig
+from jaxgan.config import Config, EvalConfig
 from jaxgan.errors import JaxganError
 from jaxgan.evaluation import metrics
 from jaxgan.evaluation.labels import has_classifier, load_labeled
