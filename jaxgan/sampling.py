@@ -38,9 +38,9 @@ class TrainedGenerator:
 def _run_dir_and_step(checkpoint: Path) -> tuple[Path, Optional[int]]:
     """Accepts a run folder, its checkpoints/ folder, or one checkpoints/<step> folder."""
     checkpoint = checkpoint.absolute()
-    if checkpoint.name.isdigit() and checkpoint.parent.name == "checkpoints":
+    if checkpoint.name.isdigit() and checkpoint.parent.name in ("checkpoints", "best"):
         return checkpoint.parent.parent, int(checkpoint.name)
-    if checkpoint.name == "checkpoints":
+    if checkpoint.name in ("checkpoints", "best"):
         return checkpoint.parent, None
     return checkpoint, None
 
@@ -48,15 +48,17 @@ def _run_dir_and_step(checkpoint: Path) -> tuple[Path, Optional[int]]:
 def load_generator(checkpoint: str | Path) -> TrainedGenerator:
     """The generator of a run folder (latest checkpoint) or of one checkpoint step folder."""
     run_dir, step = _run_dir_and_step(Path(checkpoint))
+    path = Path(checkpoint).absolute()
+    folder = "best" if "best" in (path.name, path.parent.name) else "checkpoints"
     config_path = run_dir / "config.yaml"
-    if not (run_dir / "checkpoints").is_dir() or not config_path.is_file():
+    if not (run_dir / folder).is_dir() or not config_path.is_file():
         raise JaxganError(f"{checkpoint}: not a jaxgan run folder (expected config.yaml and checkpoints/ in {run_dir})")
     config = load_config(config_path)
-    checkpointer = Checkpointer(run_dir / "checkpoints")
+    checkpointer = Checkpointer(run_dir / folder)
     try:
         step = checkpointer.latest_step() if step is None else step
         if step is None:
-            raise JaxganError(f"{run_dir / 'checkpoints'}: holds no checkpoint")
+            raise JaxganError(f"{run_dir / folder}: holds no checkpoint")
         meta = checkpointer.manager.restore(step, args=_meta_only())["meta"]
         gan = build_gan(config, tuple(meta["image_shape"]))
         state, _ = checkpointer.restore(init_state(gan, config.seed), step)

@@ -16,6 +16,8 @@ rollback count into the RNG key and goes on (at most `train.max_rollbacks` times
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import signal
 import time
@@ -33,6 +35,7 @@ from jaxgan.checkpoint import Checkpointer, tensor_name
 from jaxgan.config import Config, dump_config, validate
 from jaxgan.data import BatchPipeline, load_images, to_float
 from jaxgan.errors import JaxganError
+from jaxgan.evaluation import make_evaluator
 from jaxgan.gan import GAN, GANState, build_gan, fixed_noise, init_state
 from jaxgan.parallel import Placement, to_host
 from jaxgan.run_folder import SEED_NAMES, RunFolder, check_writable
@@ -43,6 +46,9 @@ RESUMABLE_CHANGES = {
     "train.epochs", "train.max_steps", "train.steps_per_dispatch", "train.log_every",
     "train.sample_every", "train.checkpoint_every", "train.keep_checkpoints", "data.root",
     "data.cache_dir", "train.num_devices", "train.on_divergence", "train.max_rollbacks",
+    # evaluation measures the run; it does not change what is trained
+    "eval.every", "eval.num_samples", "eval.metric", "eval.features", "eval.inception_weights",
+    "eval.num_real", "eval.batch_size",
 }
 
 
@@ -89,6 +95,38 @@ def check_resumable(saved_config: Path, config: Config) -> None:
                 f"{saved_config.parent}: --resume with a different recipe: {key} was "
                 f"{old.get(key)!r}, now {new.get(key)!r}; use the run's own config.yaml or a new --workdir"
             )
+
+
+class BestCheckpoint:
+    """The checkpoint with the best evaluation score so far, in <workdir>/best/<step>, with
+    <workdir>/best.json saying which step and its scores (read back on --resume)."""
+
+    def __init__(self, workdir: Path, start_step: int):
+        self.directory = workdir / "best"
+        self.record_path = workdir / "best.json"
+        self.record: Optional[dict[str, Any]] = None
+        if start_step and self.record_path.exists():
+            record = json.loads(self.record_path.read_text())
+            self.record = record if record.get("step", 0) <= start_step else None
+        self._checkpointer: Optional[Checkpointer] = None
+
+    def offer(self, step: int, scores: dict[str, float], evaluator, state: GANState, meta: dict[str, Any]) -> bool:
+        """Keeps `state` if its scores beat the best so far; True if it did."""
+        if not evaluator.is_better(scores, self.record):
+            return False
+        if self._checkpointer is None:
+            self._checkpointer = Checkpointer(self.directory, keep=1)
+        self._checkpointer.save(state, meta)
+        self._checkpointer.wait()
+        self.record = {"step": step, **scores}
+        tmp = self.record_path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(self.record, indent=2) + "\n")
+        os.replace(tmp, self.record_path)
+        return True
+
+    def close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.close()
 
 
 class _StopRequest:
@@ -225,16 +263,21 @@ def train_and_evaluate(config: Config, workdir: str | Path, resume: bool = False
     if jax.process_index() == 0:
         dump_config(config, workdir / "config.yaml")
 
+    evaluator = make_evaluator(config)  # fails now if its classifier or weights are missing
+    best = BestCheckpoint(workdir, start) if evaluator is not None else None
     run = RunFolder(workdir, start_step=start, enabled=jax.process_index() == 0)
     try:
-        return _loop(config, gan, state, pipeline, placement, run, checkpointer, total, progress)
+        return _loop(config, gan, state, pipeline, placement, run, checkpointer, total, progress, evaluator, best)
     finally:
         run.close()
         checkpointer.close()
+        if best is not None:
+            best.close()
 
 
 def _loop(config: Config, gan: GAN, state: GANState, pipeline: BatchPipeline, placement: Placement, run: RunFolder,
-          checkpointer: Checkpointer, total: int, progress: bool) -> dict[str, Any]:
+          checkpointer: Checkpointer, total: int, progress: bool, evaluator=None,
+          best: Optional["BestCheckpoint"] = None) -> dict[str, Any]:
     tc = config.train
     spe = pipeline.steps_per_epoch
     vrange = value_range(config.data.scale)
@@ -242,13 +285,27 @@ def _loop(config: Config, gan: GAN, state: GANState, pipeline: BatchPipeline, pl
     generate = make_generate(gan)
     z_fixed = fixed_noise(config.seed, tc.num_samples, gan.z_dim, gan.noise)
     every = [tc.log_every, tc.sample_every, tc.checkpoint_every, spe]
+    if evaluator is not None:
+        every.append(config.eval.every)
+
+    def meta(state: GANState) -> dict[str, Any]:
+        step = int(state.step)
+        epoch, batch = pipeline.position(step)
+        return {"recipe": config.name, "step": step, "epoch": epoch, "batch_in_epoch": batch,
+                "image_shape": list(gan.image_shape)}
 
     def checkpoint(state: GANState) -> None:
         _check_state(state)  # a diverged state is never saved
+        checkpointer.save(state, meta(state))
+
+    def evaluate(state: GANState) -> None:
+        """Scores the generator (FID, KID, coverage); keeps the best checkpoint by eval.metric."""
+        _check_state(state)
+        scores = evaluator(lambda z: generate(state, z))
         step = int(state.step)
-        epoch, batch = pipeline.position(step)
-        checkpointer.save(state, {"recipe": config.name, "step": step, "epoch": epoch, "batch_in_epoch": batch,
-                                  "image_shape": list(gan.image_shape)})
+        run.log({"step": step, **{f"eval/{k}": v for k, v in scores.items()}})
+        if best.offer(step, scores, evaluator, state, meta(state)):
+            bar.write(f"step {step}: best {config.eval.metric} so far, {scores[config.eval.metric]:.3f} (kept in {best.directory})")
 
     step = start = int(state.step)
     window: list[dict[str, jax.Array]] = []
@@ -331,6 +388,8 @@ def _loop(config: Config, gan: GAN, state: GANState, pipeline: BatchPipeline, pl
                     )
                 if step % tc.sample_every == 0 or step == total:
                     run.save_samples(step, to_host(generate(state, z_fixed)), vrange)
+                if evaluator is not None and (step % config.eval.every == 0 or step == total):
+                    evaluate(state)
                 if step % tc.checkpoint_every == 0 or step == total or stop.signal is not None:
                     checkpoint(state)
             except _Diverged as d:
@@ -382,6 +441,7 @@ def _loop(config: Config, gan: GAN, state: GANState, pipeline: BatchPipeline, pl
         "backend": jax.default_backend(),
         "final_metrics": last_logged,
         "latest_checkpoint": checkpointer.latest_step(),
+        "best": best.record if best is not None else None,
         **paths,
     }
     run.write_summary(summary)

@@ -166,3 +166,23 @@ def test_a_generator_of_the_test_images_scores_the_floor():
     # Equal up to float32 rounding of the images' round trip through [-1, 1].
     for key in ("fid", "kid", "kid_std", "classes_covered", "marginal_entropy", "histogram"):
         assert generated[key] == pytest.approx(floor[key], rel=1e-5, abs=1e-7), key
+
+
+def test_training_evaluates_and_keeps_the_best_checkpoint(trained, monkeypatch, tmp_path):
+    """eval.every in a real run: scores in metrics.jsonl, best/<step> and best.json agree."""
+    from jaxgan.trainer import train_and_evaluate
+
+    data, _, cache = trained
+    monkeypatch.setenv("JAXGAN_CACHE", str(cache))
+    overrides = [f"data.root={data}", "train.batch_size=20", "train.max_steps=20", "train.steps_per_dispatch=10",
+                 "train.log_every=10", "train.sample_every=20", "train.checkpoint_every=20",
+                 "eval.every=10", "eval.num_samples=100", "eval.batch_size=50"]
+    summary = train_and_evaluate(load_config(FASHION_CONFIG, overrides), tmp_path / "run", progress=False)
+    lines = [json.loads(l) for l in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    scored = [l for l in lines if "eval/fid" in l]
+    assert [l["step"] for l in scored] == [10, 20]
+    best = min(scored, key=lambda l: l["eval/fid"])
+    record = json.loads((tmp_path / "run" / "best.json").read_text())
+    assert record["step"] == best["step"] == summary["best"]["step"]
+    assert record["fid"] == best["eval/fid"]
+    assert load_generator(tmp_path / "run" / "best" / str(record["step"])).step == record["step"]
