@@ -72,7 +72,7 @@ def run_rounds(cands: dict, rounds: int, slow: dict) -> dict:
     """cands: name -> {phase: thunk}. One call each per round, interleaved; median seconds.
 
     The first call of every thunk (jax: compile + run) is timed apart and excluded. `slow`:
-    name -> round count for candidates too slow for `rounds`.
+    name or (name, phase) -> round count for candidates too slow for `rounds`.
     """
     first, times = {}, {n: {ph: [] for ph in c} for n, c in cands.items()}
     for n, c in cands.items():
@@ -82,9 +82,9 @@ def run_rounds(cands: dict, rounds: int, slow: dict) -> dict:
             first[(n, ph)] = time.perf_counter() - t
     for r in range(rounds):
         for n, c in cands.items():
-            if r >= slow.get(n, rounds):
-                continue
             for ph, f in c.items():
+                if r >= slow.get((n, ph), slow.get(n, rounds)):
+                    continue
                 t = time.perf_counter()
                 f()
                 times[n][ph].append(time.perf_counter() - t)
@@ -148,6 +148,11 @@ def bench_layer(spec, transpose, batch, rounds, ref_rounds, slow_cands):
         xx, cx = (x, c) if layout == "nhwc" else (xc, cc)
         cands[cname] = {"fwd": (lambda fw=fw, xx=xx: _block(fw(xx, kernel))),
                         "fwd+bwd": (lambda bw=bw, xx=xx, cx=cx: _block(bw(xx, kernel, cx)))}
+        if cname in ("fast", "xla"):  # make_train_chunk runs the step inside lax.scan
+            def in_scan(x, kk, c, fw=fw):
+                return lax.scan(lambda carry, _: (carry, jax.vjp(fw, x, kk)[1](c)), 0, None, length=1)[1]
+            bws = jax.jit(in_scan)
+            cands[cname]["fwd+bwd in scan"] = lambda bws=bws, xx=xx, cx=cx: _block(bws(xx, kernel, cx))
         checks[cname] = (fw, bw, xx, cx, layout)
 
     def t_fwd():
@@ -279,10 +284,10 @@ def bench_models(batch, rounds, ref_rounds):
     return run_rounds(cands, rounds, {"xla": ref_rounds})
 
 
-def bench_step(batch, rounds, ref_rounds):
+def bench_step(batch, rounds, ref_rounds, ref_scan_rounds):
     from jaxgan.config import load_config
     from jaxgan.gan import build_gan, init_state
-    from jaxgan.steps import make_train_chunk
+    from jaxgan.steps import make_train_chunk, make_train_step, step_key
 
     cfg = load_config("configs/dcgan_celeba.yaml", [f"train.batch_size={batch}"])
     gan = build_gan(cfg, (64, 64, 3))
@@ -290,9 +295,11 @@ def bench_step(batch, rounds, ref_rounds):
     u8 = np.random.default_rng(0).integers(0, 256, (1, batch, 64, 64, 3), dtype=np.uint8)
     batches = jnp.asarray(u8)
     cands = {}
+    key = step_key(state)
     for impl in ("fast", "xla"):
-        chunk = make_train_chunk(gan)
-        cands[impl] = {"train step": _traced(impl, lambda chunk=chunk: _block(chunk(state, batches)))}
+        chunk, step = make_train_chunk(gan), jax.jit(make_train_step(gan))
+        cands[impl] = {"chunk (scan) step": _traced(impl, lambda chunk=chunk: _block(chunk(state, batches))),
+                       "jit step": _traced(impl, lambda step=step: _block(step(state, batches[0], key)))}
 
     # The DCGAN tutorial's step, inline (seed 000), on the same uint8 batch.
     torch.manual_seed(999)
@@ -321,10 +328,10 @@ def bench_step(batch, rounds, ref_rounds):
         opt_g.step()
 
     cands["torch"] = {"train step": torch_step}
-    return run_rounds(cands, rounds, {"xla": ref_rounds})
+    return run_rounds(cands, rounds, {"xla": ref_rounds, ("xla", "chunk (scan) step"): ref_scan_rounds})
 
 
-def print_table(title, res, phases):
+def print_table(title, res, phases, torch_phase=None):
     print(f"\n{title}")
     head = "  {:<12s}".format("") + "".join(f"{ph:>24s}" for ph in phases) + "   first call (s)"
     print(head)
@@ -332,7 +339,7 @@ def print_table(title, res, phases):
         row = f"  {cname:<12s}"
         for ph in phases:
             if ph in d:
-                ms, tms = d[ph]["ms"], res["torch"][ph]["ms"]
+                ms, tms = d[ph]["ms"], res["torch"][(torch_phase or {}).get(ph, ph)]["ms"]
                 row += f"{ms:13.1f} ms {ms / tms:6.2f}x"
             else:
                 row += f"{'-':>24s}"
@@ -348,6 +355,8 @@ def main(argv=None):
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--repeats", type=int, default=5, help="timed rounds per candidate")
     ap.add_argument("--ref-repeats", type=int, default=2, help="rounds for the slow reference (xla) candidates")
+    ap.add_argument("--ref-scan-repeats", type=int, default=1,
+                    help="rounds for the reference train step inside make_train_chunk's scan (minutes each)")
     ap.add_argument("--parts", default="layers,models,step")
     ap.add_argument("--layers", default="", help="comma-separated substrings of layer names to keep")
     ap.add_argument("--slow", action="store_true", help="also time the sub-pixel forward under JAX autodiff")
@@ -369,15 +378,17 @@ def main(argv=None):
                 continue
             res = bench_layer(spec, transpose, a.batch, a.repeats, a.ref_repeats, a.slow)
             out["layers"][spec[0]] = res
-            print_table(spec[0], res, ["fwd", "fwd+bwd"])
+            print_table(spec[0], res, ["fwd", "fwd+bwd", "fwd+bwd in scan"], {"fwd+bwd in scan": "fwd+bwd"})
     if "models" in parts:
         res = bench_models(a.batch, a.repeats, a.ref_repeats)
         out["models"] = res
         print_table("whole networks (ngf = ndf = 64)", res, ["G fwd+bwd", "D fwd+bwd"])
     if "step" in parts:
-        res = bench_step(a.batch, a.repeats, a.ref_repeats)
+        res = bench_step(a.batch, a.repeats, a.ref_repeats, a.ref_scan_repeats)
         out["step"] = res
-        print_table("train step (seed 000: D real+fake, G through updated D, Adam)", res, ["train step"])
+        print_table("train step (seed 000: D real+fake, G through updated D, Adam); x = vs torch's step", res,
+                    ["chunk (scan) step", "jit step", "train step"],
+                    {"chunk (scan) step": "train step", "jit step": "train step"})
     meta["loadavg_end"] = os.getloadavg()
     if a.json:
         with open(a.json, "w") as f:

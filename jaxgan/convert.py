@@ -12,16 +12,17 @@ accepted, torch tensors included), so this module needs no torch; `save_torch_ch
 
 Layout changes (the same as jaxgan/models/layers.py documents):
 
-  torch                                  jaxgan                              change
-  Linear.weight (out, in)                Dense kernel (in, out)              W.T
-  Conv2d.weight (out, in, kh, kw)        TorchConv2d kernel (kh, kw, in, out)         W.transpose(2, 3, 1, 0)
-  ConvTranspose2d.weight (in, out, kh, kw)  TorchConvTranspose2d kernel (kh, kw, out, in)  W.transpose(2, 3, 1, 0)
-  Linear.bias, LayerNorm weight/bias     bias, LayerNorm scale/bias          -
-  BatchNorm weight / bias                TorchBatchNorm params scale / bias  -
-  BatchNorm running_mean / running_var   batch_stats mean / var              -
-  BatchNorm num_batches_tracked          (none: never read with momentum 0.1; written back as
-                                          the count torch would have, G 1 and D 3 per step)
-  Adam exp_avg / exp_avg_sq / step       ScaleByAdamState mu / nu / count    as the parameter
+  torch                                     jaxgan                                   change
+  Linear.weight (out, in)                   Dense kernel (in, out)                   W.T
+  Conv2d.weight (out, in, kh, kw)           TorchConv2d kernel (kh, kw, in, out)     W.transpose(2, 3, 1, 0)
+  ConvTranspose2d.weight (in, out, kh, kw)  TorchConvTranspose2d kernel              W.transpose(2, 3, 1, 0)
+                                              (kh, kw, out, in)
+  Linear.bias, LayerNorm weight / bias      bias, LayerNorm scale / bias             -
+  BatchNorm weight / bias                   TorchBatchNorm params scale / bias       -
+  BatchNorm running_mean / running_var      TorchBatchNorm batch_stats mean / var    -
+  BatchNorm num_batches_tracked             (none: never read with momentum 0.1; written back as
+                                            the count torch would have: G 1, D 3 per step)
+  Adam exp_avg / exp_avg_sq / step          ScaleByAdamState mu / nu / count         as the parameter
 
 Which torch key is which jaxgan variable (each recipe's torch_ref modules, see `net_layouts`):
 
@@ -35,7 +36,6 @@ Which torch key is which jaxgan variable (each recipe's torch_ref modules, see `
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Mapping, Optional
@@ -88,13 +88,15 @@ class NetLayout:
     buffers: tuple[TensorMap, ...]
     counters: tuple[str, ...]  # BatchNorm num_batches_tracked keys
     passes_per_step: int  # train-mode forward passes per step (what num_batches_tracked counts)
+    order: tuple[str, ...] = ()  # torch's state_dict order, when not params then buffers
 
     @property
     def tensors(self) -> tuple[TensorMap, ...]:
         return self.params + self.buffers
 
     def torch_keys(self) -> list[str]:
-        return [t.torch_key for t in self.tensors] + list(self.counters)
+        """Every state_dict key, in the order torch's state_dict() lists them."""
+        return list(self.order) or [t.torch_key for t in self.tensors] + list(self.counters)
 
 
 # --- which torch key is which jaxgan variable ------------------------------------------------
@@ -130,7 +132,7 @@ def _maxout(config: Config) -> dict[str, NetLayout]:
 
 def _conv_net(kinds: list[tuple[int, str]], passes: int) -> NetLayout:
     """`main` Sequential of (index, 'conv' | 'conv_transpose' | 'bn') entries, bias-free convs."""
-    params, buffers, counters = [], [], []
+    params, buffers, counters, order = [], [], [], []
     for i, kind in kinds:
         key = f"main.{i}"
         if kind == "bn":
@@ -139,12 +141,14 @@ def _conv_net(kinds: list[tuple[int, str]], passes: int) -> NetLayout:
             buffers += [TensorMap(f"{key}.running_mean", "batch_stats", (f"bn{i}", "mean"), "same"),
                         TensorMap(f"{key}.running_var", "batch_stats", (f"bn{i}", "var"), "same")]
             counters.append(f"{key}.num_batches_tracked")
+            order += [f"{key}.{n}" for n in ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")]
         else:
             name = ("convt" if kind == "conv_transpose" else "conv") + str(i)
             params.append(TensorMap(f"{key}.weight", "params", (name, "kernel"), kind))
+            order.append(f"{key}.weight")
     # torch's state_dict lists each module's parameters then its buffers, module by module;
-    # the order of `tensors` only matters for the optimiser index, which counts parameters.
-    return NetLayout(tuple(params), tuple(buffers), tuple(counters), passes)
+    # the optimiser's index counts parameters only (params).
+    return NetLayout(tuple(params), tuple(buffers), tuple(counters), passes, tuple(order))
 
 
 def _dcgan() -> dict[str, NetLayout]:
@@ -246,13 +250,13 @@ def torch_param_groups(cfg: OptimizerConfig, count: int) -> list[dict[str, Any]]
 
 def net_to_torch(layout: NetLayout, net: NetState, step: int) -> "OrderedDict[str, np.ndarray]":
     """One network's state_dict (numpy arrays) from its jaxgan params and batch_stats."""
-    sd: OrderedDict[str, np.ndarray] = OrderedDict()
+    values: dict[str, np.ndarray] = {}
     trees = {"params": net.params, "batch_stats": net.batch_stats}
     for t in layout.tensors:
-        sd[t.torch_key] = t.to_torch(_numpy(_get(trees[t.collection], t.path)))
+        values[t.torch_key] = t.to_torch(_numpy(_get(trees[t.collection], t.path)))
     for key in layout.counters:
-        sd[key] = np.asarray(step * layout.passes_per_step, np.int64)
-    return sd
+        values[key] = np.asarray(step * layout.passes_per_step, np.int64)
+    return OrderedDict((key, values[key]) for key in layout.torch_keys())
 
 
 def optimizer_to_torch(layout: NetLayout, net: NetState, cfg: OptimizerConfig) -> dict[str, Any]:
@@ -333,17 +337,20 @@ def optimizer_from_torch(layout: NetLayout, net: NetState, osd: Optional[Mapping
 
 
 def from_torch(config: Config, checkpoint: Mapping[str, Any], image_shape: tuple[int, int, int],
-               seed: Optional[int] = None, source: str = "<checkpoint>") -> GANState:
+               seed: Optional[int] = None, source: str = "<checkpoint>",
+               template: Optional[GANState] = None) -> GANState:
     """A GANState from a torch_ref checkpoint, its step and RNG as a jaxgan run of `seed` has.
 
     Optimiser states are converted where the checkpoint has them (Adam's moments and step),
     and freshly initialised otherwise (SGD, or a checkpoint saved before any step).
+    `template`: an `init_state` of this recipe to fill (saves drawing one).
     """
     for key in NETS:
         if key not in checkpoint:
             raise JaxganError(f"{source}: not a torch_ref checkpoint (no '{key}' state_dict)")
     gan = build_gan(config, image_shape)
-    template = init_state(gan, config.seed if seed is None else seed)
+    if template is None:
+        template = init_state(gan, config.seed if seed is None else seed)
     layouts = net_layouts(config, image_shape)
     txs = {"generator": gan.g_tx, "discriminator": gan.d_tx}
     nets = {}
@@ -480,9 +487,10 @@ def _raise_first_mismatch(checkpointer, step: int, template: GANState, directory
     flat = {name(k): v for k, v in jax.tree_util.tree_leaves_with_path(saved)}
     where = directory / str(step)
     expected_leaves = [(name(k), v) for k, v in jax.tree_util.tree_leaves_with_path(serialization.to_state_dict(template))]
-    # weights first (g before d), then statistics, then optimiser state
+    # weights first (G before D), then statistics, then optimiser state
     order = ("/params/", "/batch_stats/", "/opt_state/")
-    expected_leaves.sort(key=lambda kv: next((i for i, o in enumerate(order) if o in f"/{kv[0]}/"), len(order)))
+    expected_leaves.sort(key=lambda kv: (next((i for i, o in enumerate(order) if o in f"/{kv[0]}/"), len(order)),
+                                         not kv[0].startswith("g/")))
     for key, leaf in expected_leaves:
         expected = tuple(np.shape(leaf))
         if key not in flat:

@@ -34,7 +34,7 @@ from jaxgan.gan import build_gan
 from jaxgan.steps import make_generate
 from parity_tests import measure
 from parity_tests.measure import Measurement, rel_err, worst
-from parity_tests.recipes import SEED, SETTINGS, load_recipe, network_images
+from parity_tests.recipes import SETTINGS, load_recipe, network_images
 from parity_tests import twins
 from parity_tests.recipes import TRAJECTORY_STEPS
 from parity_tests.twins import Twins, jax_init
@@ -192,7 +192,7 @@ def shapes(name: str) -> list[Measurement]:
 
 # --- (2) initialisation statistics --------------------------------------------------------------
 
-POOL_BELOW = 2000  # tensors smaller than this are pooled over extra seeds
+POOL_BELOW = 200  # tensors smaller than this are pooled over extra seeds, to 2,000 values
 POOL_MAX_REPS = 64
 KS_MAX = 100_000
 
@@ -277,14 +277,14 @@ def init(name: str) -> list[Measurement]:
             # torch redraws a whole module to redraw its bias: cap the work at ~20M values
             owner_size = max(sum(p.numel() for p in tnets[net].get_submodule(k.rsplit(".", 1)[0]).parameters())
                              for k in small)
-            reps = min(POOL_MAX_REPS, max(math.ceil(POOL_BELOW / min(varying[k][1].size for k in small)), 2),
+            reps = min(POOL_MAX_REPS, max(math.ceil(2000 / min(varying[k][1].size for k in small)), 2),
                        max(2, 20_000_000 // owner_size))
             jp = _jax_pooled(name, net, [varying[k][0].path for k in small], reps)
             tp = _torch_pooled(name, net, small, reps)
             for k in small:
                 t, j, tt = varying[k]
                 varying[k] = (t, np.concatenate([j, jp[t.path].ravel()]), np.concatenate([tt, tp[k].ravel()]))
-        for key, (t, j, tt) in varying.items():
+        for key, (_, j, tt) in varying.items():
             (mj, sj, se_mj, se_sj), (mt, st, se_mt, se_st) = _moments(j), _moments(tt)
             se_mean, se_std = math.hypot(se_mj, se_mt), math.hypot(se_sj, se_st)
             z_means.append((f"{net} {key} (n={j.size})", abs(mj - mt) / se_mean if se_mean else 0.0))
@@ -326,42 +326,31 @@ def _grad_errors(tw: Twins) -> list[tuple[str, str, float, str]]:
 
 @functools.lru_cache(maxsize=None)
 def losses(name: str) -> list[Measurement]:
-    """One step at the converted initial weights (learning switched off, so the G step's D is
-    the same D), on the same batch, noise and masks.
+    """float32, one step at the converted initial weights (learning switched off, so the G step's
+    D is the same D), on the same batch, noise and masks: the losses and D outputs must agree to
+    1e-5.
 
-    float32: the losses and D outputs must agree to 1e-5. float32 gradients are reported: in a
-    network with ReLU-type kinks they are defined only up to which side of a kink an activation
-    within rounding distance of it falls (torch's own float32 DCGAN gradient differs from its
-    float64 one by up to ~3e-3), so the gradients are held to 1e-4 in float64, where both
-    frameworks compute the exact same function.
+    The float32 gradients are reported, not held: in a network with ReLU-type kinks they are
+    defined only up to which side of a kink an activation within rounding distance of it falls
+    (torch's own float32 DCGAN gradient differs from its float64 one by up to ~3e-3). The
+    gradients are held to 1e-4 in float64, in `training` (its first step).
     """
-    out = []
-    for dtype in ("float32", "float64"):
-        tw = Twins(name, "float32") if dtype == "float32" else float64_twins(name)
-        b = tw.config.train.batch_size if dtype == "float32" else SETTINGS[name].trajectory_batch
-        tw.reset()
-        tw.set_learning(False)
-        jm, tm = tw.step(network_images(name, b, seed=1))
-        if dtype == "float32":
-            out += [Measurement(name, "losses", f"{SEED_NAMES[k]} (float32, batch {b}), |diff|", abs(jm[k] - tm[k]),
-                                measure.LOSS_ABS) for k in SEED_NAMES]
-        for net, label, err, at in _grad_errors(tw):
-            what = {"generator": "G", "discriminator": "D"}[net] + (f" ({label} step)" if label else "")
-            tol = measure.GRAD_REL if dtype == "float64" else None
-            out.append(Measurement(name, "losses", f"grad {what} ({dtype}, batch {b}), max rel", err, tol, at))
-        tw.reset()
+    tw = Twins(name, "float32")
+    b = tw.config.train.batch_size
+    tw.set_learning(False)
+    jm, tm = tw.step(network_images(name, b, seed=1))
+    out = [Measurement(name, "losses", f"{SEED_NAMES[k]} (float32, batch {b}), |diff|", abs(jm[k] - tm[k]),
+                       measure.LOSS_ABS) for k in SEED_NAMES]
+    out += _grad_measurements(tw, "float32", b, tolerance=None)
     return out
 
 
-_FLOAT64: dict[str, Twins] = {}
-
-
-def float64_twins(name: str) -> Twins:
-    """The recipe's float64 twins (recording), built once: the gradient check and the trajectory."""
-    if name not in _FLOAT64:
-        _FLOAT64.clear()  # one recipe at a time: myfgan_celeba's weigh gigabytes in float64
-        _FLOAT64[name] = Twins(name, "float64")
-    return _FLOAT64[name]
+def _grad_measurements(tw: Twins, dtype: str, b: int, tolerance) -> list[Measurement]:
+    out = []
+    for net, label, err, at in _grad_errors(tw):
+        what = {"generator": "G", "discriminator": "D"}[net] + (f" ({label} step)" if label else "")
+        out.append(Measurement(tw.name, "losses", f"grad {what} ({dtype}, batch {b}), max rel", err, tolerance, at))
+    return out
 
 
 def converted_samples(tw: Twins) -> Measurement:
@@ -422,9 +411,7 @@ def _state_errors(tw: Twins) -> dict[str, tuple[float, str]]:
 
 @functools.lru_cache(maxsize=None)
 def training(name: str, steps: int = TRAJECTORY_STEPS) -> list[Measurement]:
-    tw = float64_twins(name)
-    tw.reset()
-    tw.set_learning(True)
+    tw = Twins(name, "float64")
     b = SETTINGS[name].trajectory_batch
     batches = network_images(name, steps * b, seed=2)
     out: list[Measurement] = []
@@ -432,6 +419,9 @@ def training(name: str, steps: int = TRAJECTORY_STEPS) -> list[Measurement]:
     for step in range(1, steps + 1):
         jm, tm = tw.step(batches[(step - 1) * b : step * b])
         metric_errs += [(f"step {step} {SEED_NAMES[k]}", abs(jm[k] - tm[k])) for k in SEED_NAMES]
+        if step == 1:  # the first step's gradients: at the initial weights (the G step: through the updated D)
+            out += _grad_measurements(tw, "float64", b, measure.GRAD_REL)
+            tw.record_torch_grads = False
         if step in (1, steps):
             errs = _state_errors(tw)
             out.append(Measurement(name, "training", f"params after {step} step{'s' * (step > 1)} "
@@ -451,7 +441,6 @@ def training(name: str, steps: int = TRAJECTORY_STEPS) -> list[Measurement]:
     out.append(Measurement(name, "training", f"losses and D outputs over {steps} steps, max |diff|",
                            err, measure.LOSS_ABS, at))
     out.append(converted_samples(tw))
-    tw.reset()
     return out
 
 

@@ -39,7 +39,7 @@ SETTINGS = {
     "gan_maxout_mnist": Setting((28, 28, 1), 16, (28, 28, 1), 8, 10),  # seed: 100 (paper)
     "myfgan_mnist_first": Setting((28, 28, 1), 1, (28, 28, 1), 1, 10),  # the book: one image per step
     "myfgan_mnist": Setting((28, 28, 1), 1, (28, 28, 1), 1, 10),
-    "myfgan_celeba": Setting((218, 178, 3), 1, (218, 178, 3), 1, 3),  # 47M parameters
+    "myfgan_celeba": Setting((218, 178, 3), 1, (218, 178, 3), 1, 2),  # 47M parameters
     "dcgan_celeba": Setting((64, 64, 3), 4, (218, 178, 3), 1, 3),  # seed: 128
     "dcgan_cifar10": Setting((64, 64, 3), 4, (32, 32, 3), 1, 3),  # seed: 64
 }

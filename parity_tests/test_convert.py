@@ -16,15 +16,15 @@ from jaxgan.steps import make_generate
 from jaxgan.trainer import train_and_evaluate
 from parity_tests.conftest import FASHION
 from parity_tests.recipes import RECIPES, SETTINGS, load_recipe
-from parity_tests.twins import torch_init
+from parity_tests.twins import jax_init, torch_init
 from torch_ref import models
 
 
-def _adam_state(module: torch.nn.Module, seed: int) -> dict:
-    """A torch Adam state_dict with random moments, as after some steps."""
+def _adam_state(module: torch.nn.Module, cfg, seed: int) -> dict:
+    """The recipe's torch Adam state_dict with random moments, as after some steps."""
     g = torch.Generator().manual_seed(seed)
     params = list(module.parameters())
-    opt = torch.optim.Adam(params, lr=1e-3)
+    opt = models.make_optimizer(cfg, params)
     state = {i: {"step": torch.tensor(7.0), "exp_avg": torch.randn(p.shape, generator=g),
                  "exp_avg_sq": torch.rand(p.shape, generator=g)} for i, p in enumerate(params)}
     return {"state": state, "param_groups": opt.state_dict()["param_groups"]}
@@ -36,12 +36,17 @@ def test_torch_to_jax_to_torch_is_exact(recipe):
     G, D = torch_init(recipe)
     ckpt = {"generator": G.state_dict(), "discriminator": D.state_dict(), "step": 7}
     if config.optimizer.generator.name == "adam":
-        ckpt["optimizer_g"], ckpt["optimizer_d"] = _adam_state(G, 1), _adam_state(D, 2)
-    back = convert.to_torch(config, convert.from_torch(config, ckpt, shape), shape)
+        ckpt["optimizer_g"] = _adam_state(G, config.optimizer.generator, 1)
+        ckpt["optimizer_d"] = _adam_state(D, config.optimizer.discriminator, 2)
+    back = convert.to_torch(config, convert.from_torch(config, ckpt, shape, template=jax_init(recipe)), shape)
     assert back["step"] == 7
+    layouts = convert.net_layouts(config, shape)
     for net in ("generator", "discriminator"):
         assert list(back[net]) == list(ckpt[net])  # same keys, same order
         for key, value in ckpt[net].items():
+            if key.endswith("num_batches_tracked"):  # not kept by jaxgan: rebuilt from the step
+                assert back[net][key] == 7 * layouts[net].passes_per_step
+                continue
             np.testing.assert_array_equal(back[net][key], value.numpy(), err_msg=f"{net} {key}")
     for opt in ("optimizer_g", "optimizer_d") if "optimizer_g" in ckpt else ():
         for i, entry in ckpt[opt]["state"].items():
@@ -50,13 +55,19 @@ def test_torch_to_jax_to_torch_is_exact(recipe):
         assert back[opt]["param_groups"] == ckpt[opt]["param_groups"]
 
 
-def test_a_checkpoint_of_another_recipe_is_refused_naming_the_first_tensor():
-    config = load_recipe("gan_fashion_mnist")
-    G, D = torch_init("myfgan_mnist")
-    with pytest.raises(JaxganError, match=r"generator tensor '0.weight' has shape \(200, 100\), the recipe expects \(256, 64\)"):
-        convert.from_torch(config, {"generator": G.state_dict(), "discriminator": D.state_dict()}, (28, 28, 1))
+def test_a_checkpoint_that_does_not_fit_is_refused_naming_the_first_tensor():
+    G, D = torch_init("gan_fashion_mnist")
+    ckpt = {"generator": G.state_dict(), "discriminator": D.state_dict()}
+    narrower = load_config(FASHION, ["model.generator.hidden=[256,128]"])
+    with pytest.raises(JaxganError, match=r"generator tensor '2.weight' has shape \(256, 256\), the recipe expects \(128, 256\)"):
+        convert.from_torch(narrower, ckpt, (28, 28, 1))
+    with pytest.raises(JaxganError, match="generator has no tensor 'model.0.weight'"):
+        convert.from_torch(load_recipe("myfgan_mnist"), ckpt, (28, 28, 1), template=jax_init("myfgan_mnist"))
+    extra = {**ckpt, "discriminator": {**D.state_dict(), "extra": G.state_dict()["0.bias"]}}
+    with pytest.raises(JaxganError, match="discriminator has tensor 'extra', which this recipe's network does not have"):
+        convert.from_torch(load_recipe("gan_fashion_mnist"), extra, (28, 28, 1), template=jax_init("gan_fashion_mnist"))
     with pytest.raises(JaxganError, match="not a torch_ref checkpoint"):
-        convert.from_torch(config, {"netG": G.state_dict()}, (28, 28, 1))
+        convert.from_torch(load_recipe("gan_fashion_mnist"), {"netG": G.state_dict()}, (28, 28, 1))
 
 
 def test_cli_converts_both_ways_and_errors_are_one_line(tmp_path, capsys):

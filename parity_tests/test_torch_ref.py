@@ -23,7 +23,7 @@ def test_train_cli_writes_a_run_folder_like_jaxgan(tmp_path, tiny):
     argv = ["--config", str(FASHION), "--workdir", str(run), "--no-progress", *sum((["--set", o] for o in tiny), [])]
     assert torch_train.main(argv) == 0
     lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    assert [line["step"] for line in lines] == [4, 8, 12]
+    assert [line["step"] for line in lines] == [6, 12]
     assert all(set(line) == JAXGAN_METRICS for line in lines)
     assert sorted(p.name for p in (run / "samples").glob("step_*.png")) == ["step_0000006.png", "step_0000012.png"]
     for name in ("config.yaml", "loss_curves.png", "real_vs_fake.png", "summary.json", "samples/progress.gif"):
@@ -41,12 +41,15 @@ def test_train_cli_writes_a_run_folder_like_jaxgan(tmp_path, tiny):
 
 
 def test_errors_are_one_line_with_exit_code_2(tmp_path, capsys, fashion_dir):
+    bad_idx = tmp_path / "bad" / "train-images-idx3-ubyte"
+    bad_idx.parent.mkdir()
+    bad_idx.write_bytes(b"not an idx file")
     book_csv = tmp_path / "mnist_train.csv"
     book_csv.write_text("".join(f"{i % 10}," + ",".join(["0"] * 784) + "\n" for i in range(4)))
     cases = [
         (["--config", str(tmp_path / "nope.yaml")], "no such config file"),
         (["--config", str(FASHION), "--set", "train.batchsize=3"], "unknown key 'train.batchsize'"),
-        (["--config", str(FASHION), "--set", f"data.root={tmp_path / 'empty'}"], "fashion_mnist"),
+        (["--config", str(FASHION), "--set", f"data.root={bad_idx}"], str(bad_idx)),
         (["--config", str(CONFIG_DIR / "myfgan_mnist.yaml"), "--set", "train.batch_size=2",
           "--set", f"data.root={book_csv}"], "one image at a time"),
     ]

@@ -1,9 +1,10 @@
-"""(4) Training: parameters, Adam moments and BatchNorm statistics after 1 and after N whole
-train steps agree to 1e-4 relative (float64; see parity_tests/twins.py), and the generator
-jaxgan trained, converted to torch_ref, samples the same images from the same z (1e-5).
+"""(4) Training, in float64 (see parity_tests/twins.py): the gradients of the first step agree
+to 1e-4 relative; parameters, Adam moments and BatchNorm statistics after 1 and after N whole
+train steps to 1e-4 relative; losses and D outputs at every step to 1e-5; and the generator
+jaxgan trained, converted to torch_ref, samples the same images from the same z (float32, 1e-5).
 
-The default run follows 10 steps, or 3 for the three recipes whose double-precision steps
-take seconds each (myfgan_celeba's 47M parameters, the DCGANs' convolutions); `-m slow`
+The default run follows 10 steps, except for the recipes whose double-precision steps take
+seconds each (the DCGANs' convolutions: 3 steps; myfgan_celeba's 47M parameters: 2); `-m slow`
 follows those for the full 10.
 """
 

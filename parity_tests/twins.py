@@ -48,7 +48,6 @@ from jaxgan.config import Config
 from jaxgan.gan import GAN, GANState, build_gan, init_state
 from jaxgan.steps import step_key
 from parity_tests.recipes import SEED, SETTINGS, load_recipe
-from torch_ref import models as torch_models
 from torch_ref import steps as torch_steps
 from torch_ref.data import to_seed_batch
 
@@ -180,29 +179,20 @@ class Twins:
             g=init.g.replace(opt_state=self.gan.g_tx.init(init.g.params)),
             d=init.d.replace(opt_state=self.gan.d_tx.init(init.d.params)),
         )
-        self._torch_init = convert.to_torch(self.config, self.state, self.image_shape)
+        ckpt = convert.to_torch(self.config, self.state, self.image_shape)
         with self.precision():
             if dtype == "float64":
                 self.state = _cast_floats(self.state, jnp.float64)
             G, D = (copy.deepcopy(m).to(torch.get_default_dtype()) for m in torch_init(name))
+            for net, module in (("generator", G), ("discriminator", D)):
+                module.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in ckpt[net].items()})
             self.torch = torch_steps.build_gan(self.config, self.image_shape, nets=(G, D))
-        self._jax_init = self.state
-        self.reset()
-
-    def reset(self) -> None:
-        """Both sides back to the converted initial weights, with fresh optimisers."""
-        self.state = self._jax_init
-        t, opt = self.torch, self.config.optimizer
-        with self.precision():
-            for net, module in (("generator", t.generator), ("discriminator", t.discriminator)):
-                module.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in self._torch_init[net].items()})
-            t.g_opt = torch_models.make_optimizer(opt.generator, t.generator.parameters())
-            t.d_opt = torch_models.make_optimizer(opt.discriminator, t.discriminator.parameters())
         self.torch_grads: dict[str, list[list[np.ndarray]]] = {"generator": [], "discriminator": []}
-        if self.record:
-            for net, o in (("generator", t.g_opt), ("discriminator", t.d_opt)):
+        self.record_torch_grads = record  # switched off after the steps whose gradients are compared
+        if record:
+            for net, o in (("generator", self.torch.g_opt), ("discriminator", self.torch.d_opt)):
                 o.register_step_pre_hook(functools.partial(self._record, net))
-        self._lr = {id(g): g["lr"] for o in (t.g_opt, t.d_opt) for g in o.param_groups}
+        self._lr = {id(g): g["lr"] for o in (self.torch.g_opt, self.torch.d_opt) for g in o.param_groups}
         self.steps_taken = 0
 
     @contextlib.contextmanager
@@ -222,6 +212,8 @@ class Twins:
             torch.set_default_dtype(previous)
 
     def _record(self, net, optimizer, args, kwargs):
+        if not self.record_torch_grads:
+            return
         params = [p for group in optimizer.param_groups for p in group["params"]]
         self.torch_grads[net].append(
             [np.zeros(tuple(p.shape)) if p.grad is None else p.grad.detach().numpy().copy() for p in params])

@@ -73,15 +73,21 @@ _CONV_DIMS = ("NHWC", "HWIO", "NHWC")
 
 # --- convolutions as functions -----------------------------------------------------------------
 #
-# Why the convolutions are not just `lax.conv_general_dilated` differentiated by JAX: on XLA:CPU
-# the *kernel* gradient of a strided (or lhs-dilated, i.e. transposed) convolution is lowered
-# to a convolution whose window is the whole feature map, and that runs through a slow generic
-# loop instead of the Eigen/oneDNN kernels. Measured on the 2-core dev box, batch 32, layer
-# ConvTranspose2d(256 -> 128, 4, 2, 1) on 8x8: forward 39 ms, input gradient 32 ms, kernel
-# gradient 2,700 ms (8,600 ms if the forward is first rewritten as a sub-pixel convolution);
-# the DCGAN generator's backward was ~50x its forward (see benchmarks/conv_transpose.py).
-# The functions below give both convolutions a custom VJP built from operations XLA:CPU runs
-# fast, without changing the function computed:
+# Why the convolutions are not just `lax.conv_general_dilated` differentiated by JAX: the
+# gradients JAX derives are convolutions XLA:CPU runs through a slow generic loop instead of
+# its Eigen kernels. Measured on the 2-core dev box (benchmarks/conv_transpose.py, batch 128):
+#
+#   * transposed conv (lhs-dilated): its kernel gradient is a convolution of the dilated input
+#     with the output gradient over a window the size of the feature map; ConvTranspose2d(512
+#     -> 256, 4, 2, 1) on 4x4: forward 136 ms, forward+backward 13.9 s (torch: 195 / 632 ms).
+#     The DCGAN generator's forward+backward took 29 s (torch 2.7 s).
+#   * strided conv: its kernel gradient (a window-dilated conv, window = feature map) is fast
+#     at the top level of a jit but ~100x slower inside a while loop, i.e. inside the lax.scan
+#     of steps.make_train_chunk (batch 32, Conv2d(64 -> 128, 4, 2, 1) from 32x32: 24 ms in a
+#     jit, 2.7 s in a scan; the whole DCGAN step at batch 16: 0.35 s jitted, 9.1 s in the scan).
+#
+# The functions below give both convolutions a custom VJP made of operations XLA:CPU runs fast
+# in both contexts, without changing the function computed:
 #
 #   * conv2d(x, K, s, p)            forward: XLA's strided convolution (fast as it is).
 #   * conv_transpose2d(x, K, s, p)  forward: `_conv2d_transpose` below, ONE stride-1
@@ -97,10 +103,9 @@ _CONV_DIMS = ("NHWC", "HWIO", "NHWC")
 #
 # Every term is the same product x * w that torch sums, only grouped differently, so the
 # results equal torch's (and the straightforward `*_reference` functions kept below) up to
-# float32 summation order; parity_tests/test_layers.py checks both against torch.nn.
-# NHWC is kept: XLA:CPU's NCHW convolutions measured no faster here (e.g. the sub-pixel conv of
-# ConvTranspose2d(512 -> 256) at batch 128: 117 ms NHWC vs 129 ms NCHW), so the models need no
-# layout change.
+# float32 summation order; parity_tests/test_layers.py checks both against torch.nn, forward,
+# gradients and second-order gradients. NHWC is kept: XLA:CPU's NCHW convolutions were no
+# faster here (benchmark column xla_nchw), so the models need no layout change.
 
 
 def conv2d_reference(x, kernel, stride: int, padding: int):
@@ -168,31 +173,15 @@ def _conv2d_transpose(y, kernel, stride: int, padding: int, out_hw: tuple[int, i
     return z[:, crops[0]:crops[0] + out_hw[0], crops[1]:crops[1] + out_hw[1]]
 
 
-_FEW_CHANNELS = 16  # below this many input channels the kernel gradient uses the matmuls
-
-
 def _conv2d_kernel_grad(x, g, kernel_size: int, stride: int, padding: int):
     """d/dkernel of sum(g * conv2d(x, kernel, stride, padding)), shape (k, k, ci, co).
 
-    XLA's own kernel gradient of the *strided* convolution (what JAX derives for
-    conv2d_reference) is fast on XLA:CPU unless x has few channels (DCGAN's RGB images, and the
-    transposed conv 64 -> 3 whose "x" is the 3-channel output gradient), where it is ~3x slower
-    than `_conv2d_kernel_grad_matmul`; batch 128: 95-110 ms vs 25-40 ms, while for 64-512
-    channels the matmuls are 0-40% slower than XLA's.
-    """
-    if x.shape[-1] >= _FEW_CHANNELS:
-        zero = jnp.zeros((kernel_size, kernel_size, x.shape[-1], g.shape[-1]), x.dtype)
-        return jax.vjp(lambda kernel: conv2d_reference(x, kernel, stride, padding), zero)[1](g)[0]
-    return _conv2d_kernel_grad_matmul(x, g, kernel_size, stride, padding)
-
-
-def _conv2d_kernel_grad_matmul(x, g, kernel_size: int, stride: int, padding: int):
-    """`_conv2d_kernel_grad` as space-to-depth and matmuls, no convolution.
-
     dK[th, tw] = sum_{b,i,j} x_pad[b, i*s + th, j*s + tw]^T g[b, i, j] with x_pad padded by p.
     With th = a*s + r, x_pad[(i + a)*s + r] is row i + a, phase r of the space-to-depth of
-    x_pad, so each (a, c) block of J x J is one matmul contracting batch and space of a shifted
-    slice (of the space-to-depth of x or of the zero-padded g, whichever copy is smaller).
+    x_pad, so each (a, c) block of the J x J is one matmul over batch and space between a
+    shifted slice of that space-to-depth and g. For >= 16 channels it runs as g^T @ slice
+    (co rows), for fewer as slice^T @ g: whichever XLA:CPU ran faster (batch 128, in a scan:
+    e.g. 64 -> 128 at 32x32 135 vs 195 ms, 3 -> 64 at 64x64 44 vs 12 ms).
     """
     k, s, p = kernel_size, stride, padding
     J = _ceil_div(k, s)
@@ -201,15 +190,19 @@ def _conv2d_kernel_grad_matmul(x, g, kernel_size: int, stride: int, padding: int
     hs, ws = ho + J - 1, wo + J - 1
     xp = lax.pad(x, jnp.zeros((), x.dtype), ((0, 0, 0), (p, hs * s - h - p, 0), (p, ws * s - w - p, 0), (0, 0, 0)))
     xs = xp.reshape(b, hs, s, ws, s, ci)
-    dims = (((0, 1, 3), (0, 1, 2)), ((), ()))  # contract batch, rows, cols -> (s, s, ci, co)
-    if hs * ws * co < ho * wo * s * s * ci:  # shift g: dK[a, c] = sum_m xs[m] g[m - a]
-        gp = jnp.pad(g, ((0, 0), (J - 1, J - 1), (J - 1, J - 1), (0, 0)))
-        blocks = [[lax.dot_general(xs, gp[:, J - 1 - a:J - 1 - a + hs, J - 1 - c:J - 1 - c + ws], dims)
+    if ci >= 16:
+        xt = xs.transpose(0, 1, 3, 2, 4, 5)  # (b, hs, ws, s, s, ci)
+        gt = g.reshape(-1, co).T
+        blocks = [[(gt @ xt[:, a:a + ho, c:c + wo].reshape(-1, s * s * ci)).reshape(co, s, s, ci)
                    for c in range(J)] for a in range(J)]
-    else:  # shift x: dK[a, c] = sum_i xs[i + a] g[i]
+        dk = jnp.stack([jnp.stack(row, 2) for row in blocks], 1)  # (co, J, s, J, s, ci)
+        dk = dk.reshape(co, J * s, J * s, ci).transpose(1, 2, 3, 0)
+    else:
+        dims = (((0, 1, 3), (0, 1, 2)), ((), ()))  # contract batch, rows, cols -> (s, s, ci, co)
         blocks = [[lax.dot_general(xs[:, a:a + ho, :, c:c + wo], g, dims) for c in range(J)] for a in range(J)]
-    dk = jnp.stack([jnp.stack(row, 1) for row in blocks], 0)  # (J, s, J, s, ci, co)
-    return dk.reshape(J * s, J * s, ci, co)[:k, :k]
+        dk = jnp.stack([jnp.stack(row, 1) for row in blocks], 0)  # (J, s, J, s, ci, co)
+        dk = dk.reshape(J * s, J * s, ci, co)
+    return dk[:k, :k]
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
@@ -274,7 +267,9 @@ class TorchConv2d(nn.Module):
     """`nn.Conv2d(in, features, kernel_size, stride, padding, bias=False)` on NHWC inputs.
 
     kernel: (kh, kw, in, out) = torch weight (out, in, kh, kw).transpose(2, 3, 1, 0). Computes
-    `conv2d_reference` through `conv2d` (same function, fast gradient; see the notes above).
+    `conv2d_reference` through `conv2d`: same function, but a custom VJP, because XLA:CPU's own
+    kernel gradient of a strided conv is ~100x slower inside lax.scan (make_train_chunk) and
+    slow for 3-channel inputs (see the notes above).
     """
 
     features: int
