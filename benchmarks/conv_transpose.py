@@ -32,9 +32,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import json
 import os
 import platform
+import resource
 import sys
 import time
 
@@ -378,6 +380,8 @@ def main(argv=None):
                 continue
             res = bench_layer(spec, transpose, a.batch, a.repeats, a.ref_repeats, a.slow)
             out["layers"][spec[0]] = res
+            jax.clear_caches()  # keep the process small: one executable set per layer
+            gc.collect()
             print_table(spec[0], res, ["fwd", "fwd+bwd", "fwd+bwd in scan"], {"fwd+bwd in scan": "fwd+bwd"})
     if "models" in parts:
         res = bench_models(a.batch, a.repeats, a.ref_repeats)
@@ -390,6 +394,8 @@ def main(argv=None):
                     ["chunk (scan) step", "jit step", "train step"],
                     {"chunk (scan) step": "train step", "jit step": "train step"})
     meta["loadavg_end"] = os.getloadavg()
+    meta["max_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"\nload average at the end {meta['loadavg_end'][0]:.1f}, peak RSS {meta['max_rss_mb']:.0f} MB")
     if a.json:
         with open(a.json, "w") as f:
             json.dump(out, f, indent=1)

@@ -320,7 +320,8 @@ def optimizer_from_torch(layout: NetLayout, net: NetState, osd: Optional[Mapping
         return opt_state
     state = osd["state"]
     if len(state) != len(layout.params):
-        raise JaxganError(f"{source}: {what} holds state for {len(state)} parameters, the recipe has {len(layout.params)}")
+        raise JaxganError(f"{source}: {what} holds state for {len(state)} parameters, "
+                          f"the recipe has {len(layout.params)}")
     mu, nu, steps = {}, {}, set()
     for i, t in enumerate(layout.params):
         entry = state[i] if i in state else state[str(i)]
@@ -486,7 +487,8 @@ def _raise_first_mismatch(checkpointer, step: int, template: GANState, directory
 
     flat = {name(k): v for k, v in jax.tree_util.tree_leaves_with_path(saved)}
     where = directory / str(step)
-    expected_leaves = [(name(k), v) for k, v in jax.tree_util.tree_leaves_with_path(serialization.to_state_dict(template))]
+    leaves = jax.tree_util.tree_leaves_with_path(serialization.to_state_dict(template))
+    expected_leaves = [(name(k), v) for k, v in leaves]
     # weights first (G before D), then statistics, then optimiser state
     order = ("/params/", "/batch_stats/", "/opt_state/")
     expected_leaves.sort(key=lambda kv: (next((i for i, o in enumerate(order) if o in f"/{kv[0]}/"), len(order)),

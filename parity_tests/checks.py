@@ -3,10 +3,11 @@
   shapes    jaxgan's param tree <-> torch_ref's state_dict one to one, shapes equal after the
             layout change; every layer's output shape equal
   init      each parameter tensor from the same distribution (mean, std, two-sample KS)
-  losses    float32, same weights and inputs: Loss_D, Loss_G, D(x), D(G(z)) and gradients;
-            a trained generator converted to torch samples the same images
-  training  params, Adam moments and BatchNorm statistics after 1 and 10 whole steps (float64:
-            see parity_tests/twins.py for why a trajectory is followed in double precision)
+  losses    float32, at the converted initial weights: Loss_D, Loss_G, D(x), D(G(z)); the
+            float32 gradients (reported)
+  training  float64 (parity_tests/twins.py says why): the first step's gradients; params,
+            Adam moments and BatchNorm statistics after 1 and N whole steps; then the trained
+            generator converted to torch samples the same images (float32)
   pipeline  to_float vs ToTensor+Normalize, make_grid/to_uint8 vs torchvision's grid and
             save_image pixels, Resize+CenterCrop vs torchvision on real photos
 
@@ -17,8 +18,10 @@ from __future__ import annotations
 
 import copy
 import functools
+import gc
 import io
 import math
+from typing import Optional
 
 import jax
 import jax.numpy as jnp
@@ -32,11 +35,9 @@ from jaxgan.data.pipeline import to_float
 from jaxgan.data.transforms import resize_center_crop_batch
 from jaxgan.gan import build_gan
 from jaxgan.steps import make_generate
-from parity_tests import measure
+from parity_tests import measure, twins
 from parity_tests.measure import Measurement, rel_err, worst
-from parity_tests.recipes import SETTINGS, load_recipe, network_images
-from parity_tests import twins
-from parity_tests.recipes import TRAJECTORY_STEPS
+from parity_tests.recipes import SETTINGS, TRAJECTORY_STEPS, load_recipe, network_images
 from parity_tests.twins import Twins, jax_init
 from torch_ref import models as torch_models
 from torch_ref.data import to_seed_batch
@@ -44,8 +45,7 @@ from torch_ref.data import to_seed_batch
 NETS = ("generator", "discriminator")
 
 
-def _nets(twins_or_state):
-    state = twins_or_state
+def _nets(state) -> dict:
     return {"generator": state.g, "discriminator": state.d}
 
 
@@ -110,16 +110,10 @@ def _jax_layer_outputs(module, variables, x, rng) -> dict[tuple[str, ...], tuple
     return shapes
 
 
-@functools.lru_cache(maxsize=None)
-def shapes(name: str) -> list[Measurement]:
-    config = load_recipe(name)
-    shape = SETTINGS[name].image_shape
-    state = jax_init(name)
-    layouts = convert.net_layouts(config, shape)
-    tnets = torch_init(name)
-    out: list[Measurement] = []
-
-    # params / batch_stats <-> state_dict, one to one, shapes equal after the layout change
+def _param_tree_problems(name: str) -> tuple[int, list[str]]:
+    """(tensors compared, problems): jax leaves and torch keys one to one, shapes equal."""
+    config, shape = load_recipe(name), SETTINGS[name].image_shape
+    layouts, tnets, state = convert.net_layouts(config, shape), torch_init(name), jax_init(name)
     problems, count = [], 0
     for net, ns in _nets(state).items():
         layout, sd = layouts[net], tnets[net].state_dict()
@@ -136,57 +130,60 @@ def shapes(name: str) -> list[Measurement]:
                 jshape = np.shape(convert._get(trees[t.collection], t.path))
                 if t.torch_shape(jshape) != tuple(sd[t.torch_key].shape):
                     problems.append(f"{net} {t.torch_key} {tuple(sd[t.torch_key].shape)} vs {jshape}")
-    out.append(Measurement(name, "shapes", f"param tree <-> state_dict ({count} tensors), mismatches",
-                           len(problems), 0, problems[0] if problems else ""))
+    return count, problems
 
-    # every layer's output shape
+
+def _layer_output_problems(name: str) -> tuple[int, list[str]]:
+    """(layers compared, problems): each mapped module's output shape, torch vs jax, on the
+    inputs each side's loop feeds (the seeds' (B, 1, 100) noise, (B, nz, 1, 1), flat rows,
+    the book's unbatched tensors)."""
+    config, shape = load_recipe(name), SETTINGS[name].image_shape
+    layouts, tnets, state = convert.net_layouts(config, shape), torch_init(name), jax_init(name)
+    arch, book = config.model.arch, config.train.scheme == "book"
     b = max(2, config.train.batch_size)
-    jgan = build_gan(config, shape)
+    gan = build_gan(config, shape)
     rng = jax.random.PRNGKey(1)
-    z = np.asarray(jgan.sample_z(rng, b))
-    imgs = np.asarray(to_float(network_images(name, b), config.data.scale))
+    z = np.asarray(gan.sample_z(rng, b))
+    images_u8 = network_images(name, b)
     problems, count = [], 0
-    book = config.train.scheme == "book"
-    for net, module, x in (("generator", jgan.generator, z), ("discriminator", jgan.discriminator, imgs)):
-        ns = state.g if net == "generator" else state.d
+    for net, module, ns in (("generator", gan.generator, state.g), ("discriminator", gan.discriminator, state.d)):
         variables = {"params": ns.params, **({"batch_stats": ns.batch_stats} if ns.batch_stats else {})}
+        x = z if net == "generator" else np.asarray(to_float(images_u8, config.data.scale))
         jshapes = _jax_layer_outputs(module, variables, jnp.asarray(x), rng)
         if net == "generator":
-            tx = torch.from_numpy(z)
-            if config.model.arch == "dcgan":
-                tx = tx.reshape(b, -1, 1, 1)
-            elif config.model.arch == "maxout":
-                tx = tx.reshape(b, 1, -1)  # seed 004's torch.randn(B, 1, 100)
+            tx = torch.from_numpy(np.array(z))
+            tx = tx.reshape(b, -1, 1, 1) if arch == "dcgan" else tx.reshape(b, 1, -1) if arch == "maxout" else tx
         else:
-            tx = to_seed_batch(config, network_images(name, b))
-            if config.model.arch != "dcgan" and not book:
-                tx = tx.reshape(b, -1)  # the seeds' images.reshape(B, -1)
+            tx = to_seed_batch(config, images_u8)
+            tx = tx.reshape(b, -1) if arch != "dcgan" and not book else tx  # the seeds' images.reshape(B, -1)
         module_copy = copy.deepcopy(tnets[net])  # train-mode BatchNorm would move the shared init's stats
-        if book:  # the book's nets see one unbatched tensor at a time
-            tshapes = {}
-            for i in range(b):
-                tshapes = _torch_layer_outputs(module_copy, tx[i])
-        else:
-            tshapes = _torch_layer_outputs(module_copy, tx)
-        if book:
-            jshapes = {k: v[1:] for k, v in jshapes.items()}  # compare one image's shapes
-        # layer names: the module owning each mapped tensor, in both frameworks
-        pairs = {t.torch_key.rsplit(".", 1)[0]: t.path[:-1] for t in layouts[net].tensors}
-        pairs[""] = ()
+        tshapes = _torch_layer_outputs(module_copy, tx[0] if book else tx)
+        if book:  # the book's nets see one unbatched image: compare one image's shapes
+            jshapes = {k: v[1:] for k, v in jshapes.items()}
+        pairs = {t.torch_key.rsplit(".", 1)[0]: t.path[:-1] for t in layouts[net].tensors}  # module <-> module
+        pairs[""] = ()  # the network's output
         for tname, jpath in pairs.items():
             count += 1
             if tname not in tshapes or jpath not in jshapes:
                 problems.append(f"{net} {tname or 'output'}: no output recorded")
                 continue
-            ts, js = _normal_shape(tshapes[tname], config.model.arch == "dcgan"), _normal_shape(jshapes[jpath], False)
-            if tname == "" and config.model.arch != "dcgan":
+            ts, js = _normal_shape(tshapes[tname], arch == "dcgan"), _normal_shape(jshapes[jpath], False)
+            if tname == "" and arch != "dcgan":
                 # the MLP seeds' nets output flat rows; jaxgan's G reshapes them to (H, W, C)
                 lead = 0 if book else 1
                 ts, js = ts[:lead] + (math.prod(ts[lead:]),), js[:lead] + (math.prod(js[lead:]),)
             if ts != js:
                 problems.append(f"{net} {tname or 'output'}: torch {tshapes[tname]} vs jax {jshapes[jpath]}")
-    out.append(Measurement(name, "shapes", f"layer output shapes ({count} layers), mismatches",
-                           len(problems), 0, problems[0] if problems else ""))
+    return count, problems
+
+
+@functools.lru_cache(maxsize=None)
+def shapes(name: str) -> list[Measurement]:
+    out = []
+    for what, (count, problems) in (("param tree <-> state_dict ({} tensors)", _param_tree_problems(name)),
+                                    ("layer output shapes ({} layers)", _layer_output_problems(name))):
+        out.append(Measurement(name, "shapes", what.format(count) + ", mismatches", len(problems), 0,
+                               problems[0] if problems else ""))
     return out
 
 
@@ -214,6 +211,13 @@ def _moments(x: np.ndarray) -> tuple[float, float, float, float]:
 def _subsample(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """At most KS_MAX values, drawn with a seeded generator (KS on 35M values is slow)."""
     return x if x.size <= KS_MAX else x[rng.integers(0, x.size, KS_MAX)]
+
+
+def _pool_reps(n: int, owner: torch.nn.Module) -> int:
+    """Extra seeds for a tensor of n values: up to 2,000 values, at most POOL_MAX_REPS seeds, and
+    at most ~20M values redrawn (torch redraws the whole owning module to redraw its bias)."""
+    owner_size = sum(p.numel() for p in owner.parameters())
+    return max(2, min(POOL_MAX_REPS, math.ceil(2000 / n), 20_000_000 // owner_size))
 
 
 def _jax_pooled(name: str, net: str, paths: list[tuple[str, ...]], reps: int) -> dict[tuple[str, ...], np.ndarray]:
@@ -273,23 +277,20 @@ def init(name: str) -> list[Measurement]:
             else:
                 varying[key] = (t, j, tt)
         small = [k for k, (t, j, _) in varying.items() if j.size < POOL_BELOW and t.collection == "params"]
+        reps = {k: _pool_reps(varying[k][1].size, tnets[net].get_submodule(k.rsplit(".", 1)[0])) for k in small}
         if small:
-            # torch redraws a whole module to redraw its bias: cap the work at ~20M values
-            owner_size = max(sum(p.numel() for p in tnets[net].get_submodule(k.rsplit(".", 1)[0]).parameters())
-                             for k in small)
-            reps = min(POOL_MAX_REPS, max(math.ceil(2000 / min(varying[k][1].size for k in small)), 2),
-                       max(2, 20_000_000 // owner_size))
-            jp = _jax_pooled(name, net, [varying[k][0].path for k in small], reps)
-            tp = _torch_pooled(name, net, small, reps)
+            jp = _jax_pooled(name, net, [varying[k][0].path for k in small], max(reps.values()))
             for k in small:
                 t, j, tt = varying[k]
-                varying[k] = (t, np.concatenate([j, jp[t.path].ravel()]), np.concatenate([tt, tp[k].ravel()]))
+                tp = _torch_pooled(name, net, [k], reps[k])[k]
+                varying[k] = (t, np.concatenate([j, jp[t.path][: reps[k]].ravel()]), np.concatenate([tt, tp.ravel()]))
         for key, (_, j, tt) in varying.items():
             (mj, sj, se_mj, se_sj), (mt, st, se_mt, se_st) = _moments(j), _moments(tt)
             se_mean, se_std = math.hypot(se_mj, se_mt), math.hypot(se_sj, se_st)
             z_means.append((f"{net} {key} (n={j.size})", abs(mj - mt) / se_mean if se_mean else 0.0))
             z_stds.append((f"{net} {key} (n={j.size})", abs(sj - st) / se_std if se_std else 0.0))
-            ps.append((f"{net} {key} (n={j.size})", float(stats.ks_2samp(_subsample(j, rng), _subsample(tt, rng)).pvalue)))
+            p_value = stats.ks_2samp(_subsample(j, rng), _subsample(tt, rng)).pvalue
+            ps.append((f"{net} {key} (n={j.size})", float(p_value)))
     zm, zm_at = worst(z_means)
     zs, zs_at = worst(z_stds)
     p_min, p_at = min(((p, k) for k, p in ps), default=(1.0, ""))
@@ -342,6 +343,8 @@ def losses(name: str) -> list[Measurement]:
     out = [Measurement(name, "losses", f"{SEED_NAMES[k]} (float32, batch {b}), |diff|", abs(jm[k] - tm[k]),
                        measure.LOSS_ABS) for k in SEED_NAMES]
     out += _grad_measurements(tw, "float32", b, tolerance=None)
+    tw.close()
+    gc.collect()
     return out
 
 
@@ -368,9 +371,9 @@ def converted_samples(tw: Twins) -> Measurement:
     fake = np.asarray(make_generate(tw.gan)(state, jnp.asarray(z)))
     with torch.no_grad():
         if config.train.scheme == "book":
-            t = np.stack([G(torch.from_numpy(zi)).numpy() for zi in z])
+            t = np.stack([G(torch.from_numpy(np.array(zi))).numpy() for zi in z])
         else:
-            tz = torch.from_numpy(z)
+            tz = torch.from_numpy(np.array(z))
             t = G(tz.reshape(n, -1, 1, 1) if config.model.arch == "dcgan" else tz).numpy()
     if t.ndim == 4 and config.model.arch == "dcgan":
         t = t.transpose(0, 2, 3, 1)
@@ -381,32 +384,31 @@ def converted_samples(tw: Twins) -> Measurement:
 
 # --- (4) training trajectory, float64 -----------------------------------------------------------
 
-def _state_errors(tw: Twins) -> dict[str, tuple[float, str]]:
-    js, ts = tw.jax_state_dicts(), tw.torch_state_dicts()
-    out = {}
-    out["params"] = worst((f"{n} {k}", rel_err(js[n][k], v)) for n in NETS for k, v in ts[n].items()
-                          if "running" not in k and "num_batches" not in k)
-    bn = [(f"{n} {k}", rel_err(js[n][k], v)) for n in NETS for k, v in ts[n].items() if "running" in k]
-    out["bn"] = worst(bn) if bn else None
-    counters = [(f"{n} {k}", abs(float(js[n][k]) - float(v))) for n in NETS for k, v in ts[n].items()
-                if "num_batches" in k]
-    out["counters"] = worst(counters) if counters else None
-    moments, steps = [], []
-    for n in NETS:
-        key = convert.OPTIMIZER_KEYS[n]
-        jstate, tstate = js[key]["state"], ts[key]["state"]
-        names = [t.torch_key for t in tw.layouts[n].params]
-        for i, pname in enumerate(names):
-            if i not in tstate or not tstate[i]:
+def _state_errors(tw: Twins) -> dict[str, Optional[tuple[float, str]]]:
+    """Worst differences of params, BatchNorm statistics and counters, Adam moments and counts,
+    tensor by tensor in torch's layout (one tensor converted at a time: myfgan_celeba's weigh
+    hundreds of MB each in float64)."""
+    params, bn, counters, moments, steps = [], [], [], [], []
+    for net, ns, module, opt in (("generator", tw.state.g, tw.torch.generator, tw.torch.g_opt),
+                                 ("discriminator", tw.state.d, tw.torch.discriminator, tw.torch.d_opt)):
+        layout, sd = tw.layouts[net], module.state_dict()
+        trees = {"params": ns.params, "batch_stats": ns.batch_stats}
+        for t in layout.tensors:
+            err = rel_err(t.to_torch(np.asarray(convert._get(trees[t.collection], t.path))), sd[t.torch_key].numpy())
+            (params if t.collection == "params" else bn).append((f"{net} {t.torch_key}", err))
+        for key in layout.counters:
+            counters.append((f"{net} {key}", abs(tw.steps_taken * layout.passes_per_step - int(sd[key]))))
+        adam = convert._adam_state(ns.opt_state)
+        tstate = opt.state_dict()["state"]
+        for i, t in enumerate(layout.params):
+            if not tstate.get(i):
                 continue  # SGD keeps no state
-            for m in ("exp_avg", "exp_avg_sq"):
-                moments.append((f"{n} {pname} {m}", rel_err(jstate[i][m], tstate[i][m].numpy())
-                                if i in jstate else float("inf")))
-            steps.append((f"{n} {pname} step", abs(float(jstate[i]["step"]) - float(tstate[i]["step"]))
-                          if i in jstate else float("inf")))
-    out["moments"] = worst(moments) if moments else None
-    out["count"] = worst(steps) if steps else None
-    return out
+            for name, tree in (("exp_avg", adam.mu), ("exp_avg_sq", adam.nu)):
+                err = rel_err(t.to_torch(np.asarray(convert._get(tree, t.path))), tstate[i][name].numpy())
+                moments.append((f"{net} {t.torch_key} {name}", err))
+            steps.append((f"{net} {t.torch_key} step", abs(int(adam.count) - float(tstate[i]["step"]))))
+    return {key: (worst(values) if values else None) for key, values in
+            (("params", params), ("bn", bn), ("counters", counters), ("moments", moments), ("count", steps))}
 
 
 @functools.lru_cache(maxsize=None)
@@ -422,6 +424,7 @@ def training(name: str, steps: int = TRAJECTORY_STEPS) -> list[Measurement]:
         if step == 1:  # the first step's gradients: at the initial weights (the G step: through the updated D)
             out += _grad_measurements(tw, "float64", b, measure.GRAD_REL)
             tw.record_torch_grads = False
+            tw.torch_grads = {net: [] for net in NETS}
         if step in (1, steps):
             errs = _state_errors(tw)
             out.append(Measurement(name, "training", f"params after {step} step{'s' * (step > 1)} "
@@ -441,6 +444,8 @@ def training(name: str, steps: int = TRAJECTORY_STEPS) -> list[Measurement]:
     out.append(Measurement(name, "training", f"losses and D outputs over {steps} steps, max |diff|",
                            err, measure.LOSS_ABS, at))
     out.append(converted_samples(tw))
+    tw.close()
+    gc.collect()
     return out
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Iterable, Mapping, Optional
+from typing import Iterable, Optional
 
 import numpy as np
 
@@ -39,7 +39,10 @@ class Measurement:
 
     def describe(self) -> str:
         where = f" at {self.where}" if self.where else ""
-        need = "reported only" if self.tolerance is None else f"need {'>=' if self.at_least else '<='} {self.tolerance:g}"
+        if self.tolerance is None:
+            need = "reported only"
+        else:
+            need = f"need {'>=' if self.at_least else '<='} {self.tolerance:g}"
         return f"{self.recipe} {self.check}: {self.quantity} = {self.observed:.3g}{where} ({need})"
 
 
@@ -67,11 +70,6 @@ def worst(pairs: Iterable[tuple[str, float]]) -> tuple[float, str]:
         if not value <= best[0]:  # also catches nan
             best = (value, name)
     return best
-
-
-def compare_dicts(a: Mapping[str, np.ndarray], b: Mapping[str, np.ndarray], skip=()) -> tuple[float, str]:
-    """Worst rel_err over the keys of `b` (missing keys count as infinitely wrong)."""
-    return worst((k, rel_err(a[k], v) if k in a else float("inf")) for k, v in b.items() if not any(s in k for s in skip))
 
 
 def assert_all_ok(measurements: list[Measurement]) -> None:

@@ -43,6 +43,10 @@ def _fmt(x) -> str:
     return f"{x:.2e}"
 
 
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")  # |a - b| inside a markdown table cell
+
+
 def table(measurements) -> str:
     rows = ["| recipe | check | quantity | observed (max) | tolerance | ok |", "|---|---|---|---|---|---|"]
     for m in measurements:
@@ -52,7 +56,8 @@ def table(measurements) -> str:
         else:
             tol = (">= " if m.at_least else "<= ") + _fmt(m.tolerance)
             ok = "yes" if m.ok else "**NO**"
-        rows.append(f"| {m.recipe} | {m.check} | {m.quantity} | {observed} | {tol} | {ok} |")
+        cells = [m.recipe, m.check, m.quantity, observed, tol, ok]
+        rows.append("| " + " | ".join(_cell(c) for c in cells) + " |")
     return "\n".join(rows)
 
 

@@ -59,12 +59,13 @@ def test_a_checkpoint_that_does_not_fit_is_refused_naming_the_first_tensor():
     G, D = torch_init("gan_fashion_mnist")
     ckpt = {"generator": G.state_dict(), "discriminator": D.state_dict()}
     narrower = load_config(FASHION, ["model.generator.hidden=[256,128]"])
-    with pytest.raises(JaxganError, match=r"generator tensor '2.weight' has shape \(256, 256\), the recipe expects \(128, 256\)"):
+    expected = r"generator tensor '2.weight' has shape \(256, 256\), the recipe expects \(128, 256\)"
+    with pytest.raises(JaxganError, match=expected):
         convert.from_torch(narrower, ckpt, (28, 28, 1))
     with pytest.raises(JaxganError, match="generator has no tensor 'model.0.weight'"):
         convert.from_torch(load_recipe("myfgan_mnist"), ckpt, (28, 28, 1), template=jax_init("myfgan_mnist"))
     extra = {**ckpt, "discriminator": {**D.state_dict(), "extra": G.state_dict()["0.bias"]}}
-    with pytest.raises(JaxganError, match="discriminator has tensor 'extra', which this recipe's network does not have"):
+    with pytest.raises(JaxganError, match="discriminator has tensor 'extra', which this recipe's network does not"):
         convert.from_torch(load_recipe("gan_fashion_mnist"), extra, (28, 28, 1), template=jax_init("gan_fashion_mnist"))
     with pytest.raises(JaxganError, match="not a torch_ref checkpoint"):
         convert.from_torch(load_recipe("gan_fashion_mnist"), {"netG": G.state_dict()}, (28, 28, 1))
@@ -76,10 +77,11 @@ def test_cli_converts_both_ways_and_errors_are_one_line(tmp_path, capsys):
     G, D = models.build(config, (28, 28, 1))
     src = tmp_path / "torch.pt"
     torch.save({"generator": G.state_dict(), "discriminator": D.state_dict(), "step": 5}, src)
-    assert convert_cli.main(["--config", str(FASHION), "--from-torch", str(src), "--to-jax", str(tmp_path / "jax")]) == 0
+    jax_dir = tmp_path / "jax"
+    assert convert_cli.main(["--config", str(FASHION), "--from-torch", str(src), "--to-jax", str(jax_dir)]) == 0
     assert (tmp_path / "jax" / "config.yaml").is_file() and (tmp_path / "jax" / "checkpoints" / "5").is_dir()
     out = tmp_path / "back.pt"
-    assert convert_cli.main(["--config", str(FASHION), "--from-jax", str(tmp_path / "jax"), "--to-torch", str(out)]) == 0
+    assert convert_cli.main(["--config", str(FASHION), "--from-jax", str(jax_dir), "--to-torch", str(out)]) == 0
     back = torch.load(out, weights_only=True)
     assert back["step"] == 5
     for key, value in G.state_dict().items():
@@ -87,14 +89,15 @@ def test_cli_converts_both_ways_and_errors_are_one_line(tmp_path, capsys):
     capsys.readouterr()
 
     maxout = str(CONFIG_DIR / "gan_maxout_mnist.yaml")
+    fashion, src, jax_dir, t = str(FASHION), str(src), str(jax_dir), tmp_path
     cases = [
-        (["--config", maxout, "--from-torch", str(src), "--to-jax", str(tmp_path / "x")], "generator has no tensor 'linear_1.weight'"),
-        (["--config", maxout, "--from-jax", str(tmp_path / "jax"), "--to-torch", str(tmp_path / "y.pt")], "checkpoint has no g/params/linear_1"),
-        (["--config", str(FASHION), "--from-torch", str(tmp_path / "missing.pt"), "--to-jax", str(tmp_path / "z")], "no such checkpoint file"),
-        (["--config", str(FASHION), "--from-torch", str(src), "--to-jax", str(tmp_path / "jax")], "already holds a jaxgan checkpoint"),
+        ([maxout, "--from-torch", src, "--to-jax", str(t / "x")], "generator has no tensor 'linear_1.weight'"),
+        ([maxout, "--from-jax", jax_dir, "--to-torch", str(t / "y.pt")], "checkpoint has no g/params/linear_1"),
+        ([fashion, "--from-torch", str(t / "missing.pt"), "--to-jax", str(t / "z")], "no such checkpoint file"),
+        ([fashion, "--from-torch", src, "--to-jax", jax_dir], "already holds a jaxgan checkpoint"),
     ]
     for argv, message in cases:
-        assert convert_cli.main(argv) == 2
+        assert convert_cli.main(["--config", *argv]) == 2
         err = capsys.readouterr().err
         assert err.startswith("error: ") and message in err and err.count("\n") == 1, err
 

@@ -52,18 +52,26 @@ from torch_ref import steps as torch_steps
 from torch_ref.data import to_seed_batch
 
 
-def recording(tx: optax.GradientTransformation) -> optax.GradientTransformation:
-    """`tx` with (previous gradient, last gradient, update scale) kept beside its state."""
+def recording(tx: optax.GradientTransformation, keep_previous: bool) -> optax.GradientTransformation:
+    """`tx` with (previous gradient, last gradient, update scale) kept beside its state.
+
+    The gradients are kept in float32 (enough for a 1e-4 comparison, half the memory of
+    myfgan_celeba's float64 ones); the previous one only if `keep_previous` (the book's D
+    steps twice a step), else an empty placeholder.
+    """
+
+    def keep(grads):
+        return jax.tree_util.tree_map(lambda g: g.astype(jnp.float32), grads)
 
     def init(params):
-        zeros = jax.tree_util.tree_map(jnp.zeros_like, params)
-        return (tx.init(params), zeros, zeros, jnp.ones((), jnp.float32))
+        zeros = jax.tree_util.tree_map(lambda p: jnp.zeros(p.shape, jnp.float32), params)
+        return (tx.init(params), zeros if keep_previous else (), zeros, jnp.ones((), jnp.float32))
 
     def update(grads, state, params=None):
         inner, _, last, scale = state
         updates, inner = tx.update(grads, inner, params)
         updates = jax.tree_util.tree_map(lambda u: u * scale.astype(u.dtype), updates)
-        return updates, (inner, last, grads, scale)
+        return updates, (inner, last if keep_previous else (), keep(grads), scale)
 
     return optax.GradientTransformation(init, update)
 
@@ -76,14 +84,15 @@ def step_builder(gan: GAN):
     return builders[gan.scheme](gan)
 
 
-def flax_dropout_masks(module: nn.Module, variables, x, rng) -> list[np.ndarray]:
-    """The keep masks flax's nn.Dropout layers draw in `module.apply(..., rngs={'dropout': rng})`."""
-    masks: list[np.ndarray] = []
+def flax_dropout_masks(module: nn.Module, variables, x, rng) -> list[jax.Array]:
+    """The keep masks flax's nn.Dropout layers draw in `module.apply(..., rngs={'dropout': rng})`
+    (traceable: the Twins jit it)."""
+    masks: list[jax.Array] = []
 
     def interceptor(next_fun, args, kwargs, context):
         if isinstance(context.module, nn.Dropout) and context.method_name == "__call__":
             out = next_fun(jnp.ones_like(args[0]), *args[1:], **kwargs)
-            masks.append(np.asarray(out != 0))
+            masks.append(out != 0)
             return out
         return next_fun(*args, **kwargs)
 
@@ -117,10 +126,12 @@ _STEPS: dict[tuple[str, bool], tuple[GAN, Any]] = {}
 
 
 def jax_init(name: str) -> GANState:
-    """jaxgan's freshly initialised state (float32, seed SEED)."""
+    """jaxgan's freshly initialised weights (float32, seed SEED; opt_state None)."""
     key = computation_key(name)
     if key not in _INITS:
-        _INITS[key] = init_state(build_gan(load_recipe(name), SETTINGS[name].image_shape), SEED)
+        state = init_state(build_gan(load_recipe(name), SETTINGS[name].image_shape), SEED)
+        # the cache keeps weights only: every user draws its own optimiser state
+        _INITS[key] = state.replace(g=state.g.replace(opt_state=None), d=state.d.replace(opt_state=None))
     return _INITS[key]
 
 
@@ -143,8 +154,11 @@ def gan_and_step(name: str, record: bool) -> tuple[GAN, Any]:
     if key not in _STEPS:
         gan = build_gan(load_recipe(name), SETTINGS[name].image_shape)
         if record:
-            gan = dataclasses.replace(gan, g_tx=recording(gan.g_tx), d_tx=recording(gan.d_tx))
-        _STEPS[key] = (gan, jax.jit(step_builder(gan)))
+            book = gan.scheme == "book"
+            gan = dataclasses.replace(gan, g_tx=recording(gan.g_tx, False), d_tx=recording(gan.d_tx, book))
+        # the state is donated: its buffers are reused for the new one (myfgan_celeba's float64
+        # state is gigabytes)
+        _STEPS[key] = (gan, jax.jit(step_builder(gan), donate_argnums=(0,)))
     return _STEPS[key]
 
 
@@ -158,9 +172,15 @@ def _as_float64(fn):
     return wrapper
 
 
-def _cast_floats(tree, dtype):
-    return jax.tree_util.tree_map(
-        lambda a: a.astype(dtype) if jnp.issubdtype(jnp.asarray(a).dtype, jnp.floating) else a, tree)
+def _cast_floats(tree, dtype, copy: bool = False):
+    """Floating leaves as `dtype` (through numpy: no per-shape compilations); others kept."""
+
+    def cast(a):
+        if not jnp.issubdtype(jnp.asarray(a).dtype, jnp.floating):
+            return jnp.array(a) if copy else a
+        return jnp.asarray(np.asarray(a).astype(dtype))
+
+    return jax.tree_util.tree_map(cast, tree)
 
 
 class Twins:
@@ -175,14 +195,15 @@ class Twins:
         self.gan, self.jax_step = gan_and_step(name, record)
         self.layouts = convert.net_layouts(self.config, self.image_shape)
         init = jax_init(name)
-        self.state: GANState = init.replace(
-            g=init.g.replace(opt_state=self.gan.g_tx.init(init.g.params)),
-            d=init.d.replace(opt_state=self.gan.d_tx.init(init.d.params)),
-        )
-        ckpt = convert.to_torch(self.config, self.state, self.image_shape)
+        ckpt = convert.to_torch(self.config, init, self.image_shape)
         with self.precision():
-            if dtype == "float64":
-                self.state = _cast_floats(self.state, jnp.float64)
+            # a copy in the working precision (the step donates, i.e. deletes, its input state);
+            # optimiser states drawn afresh from it
+            init = _cast_floats(init, jnp.float64 if dtype == "float64" else jnp.float32, copy=True)
+            self.state: GANState = init.replace(
+                g=init.g.replace(opt_state=self.gan.g_tx.init(init.g.params)),
+                d=init.d.replace(opt_state=self.gan.d_tx.init(init.d.params)),
+            )
             G, D = (copy.deepcopy(m).to(torch.get_default_dtype()) for m in torch_init(name))
             for net, module in (("generator", G), ("discriminator", D)):
                 module.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in ckpt[net].items()})
@@ -194,6 +215,13 @@ class Twins:
                 o.register_step_pre_hook(functools.partial(self._record, net))
         self._lr = {id(g): g["lr"] for o in (self.torch.g_opt, self.torch.d_opt) for g in o.param_groups}
         self.steps_taken = 0
+        self._masks = None
+
+    def close(self) -> None:
+        """Drops both states now (the optimiser hooks make a reference cycle the GC frees late)."""
+        self.state = None
+        self.torch = None
+        self.torch_grads = {}
 
     @contextlib.contextmanager
     def precision(self):
@@ -215,8 +243,8 @@ class Twins:
         if not self.record_torch_grads:
             return
         params = [p for group in optimizer.param_groups for p in group["params"]]
-        self.torch_grads[net].append(
-            [np.zeros(tuple(p.shape)) if p.grad is None else p.grad.detach().numpy().copy() for p in params])
+        self.torch_grads[net].append([np.zeros(tuple(p.shape), np.float32) if p.grad is None
+                                      else p.grad.detach().numpy().astype(np.float32) for p in params])
 
     def set_learning(self, on: bool) -> None:
         """Off: the optimisers keep their state moving but leave the weights alone (jax: updates
@@ -247,9 +275,11 @@ class Twins:
             variables = {"params": self.state.d.params}
             if self.state.d.batch_stats:
                 variables["batch_stats"] = self.state.d.batch_stats
-            x = jnp.zeros((n, *self.image_shape), jnp.float32)
-            masks = [[torch.from_numpy(m) for m in flax_dropout_masks(gan.discriminator, variables, x, k)]
-                     for k in (drop_real, drop_fake, drop_g)]
+            if self._masks is None:  # the masks depend on the keys and shapes only
+                self._masks = jax.jit(lambda v, keys: [flax_dropout_masks(
+                    gan.discriminator, v, jnp.zeros((n, *self.image_shape), jnp.float32), k) for k in keys])
+            drawn = self._masks(variables, (drop_real, drop_fake, drop_g))
+            masks = [[torch.from_numpy(np.array(m)) for m in call] for call in drawn]
         return Noise(z, g_z, masks)
 
     # --- one step in both ----------------------------------------------------------------------

@@ -26,8 +26,7 @@ from PIL import Image
 from torchvision import transforms as T
 
 from jaxgan.config import Config, DataConfig
-from jaxgan.data import BatchPipeline, load_images
-from jaxgan.data import image_folder
+from jaxgan.data import BatchPipeline, image_folder, load_images
 from jaxgan.errors import JaxganError
 
 
@@ -117,7 +116,8 @@ class SeedBatches:
         first = self.raw[0]
         if first.shape[-1] != config.data.channels:
             raise JaxganError(
-                f"data.channels is {config.data.channels} but {config.data.dataset} images have {first.shape[-1]} channel(s)"
+                f"data.channels is {config.data.channels} but {config.data.dataset} images have "
+                f"{first.shape[-1]} channel(s)"
             )
         self.image_shape = image_shape(config, first.shape)
 
