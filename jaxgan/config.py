@@ -69,6 +69,10 @@ class ModelConfig(_Schema):
     # 'torch_default': PyTorch's Linear/Conv init, U(+-1/sqrt(fan_in)) for weights and biases.
     # 'dcgan': the DCGAN tutorial's weights_init, N(0, 0.02) and BatchNorm N(1, 0.02).
     init: Literal["torch_default", "dcgan"] = "torch_default"
+    # 'bfloat16' (dcgan): mixed precision. Weights, optimiser states, BatchNorm statistics and
+    # losses stay float32; convolutions and activations run in bfloat16 (for GPUs and TPUs;
+    # the parity tests hold 'float32', the seeds' arithmetic).
+    precision: Literal["float32", "bfloat16"] = "float32"
 
 
 class LossConfig(_Schema):

@@ -38,6 +38,7 @@ from jaxgan.errors import JaxganError
 from jaxgan.evaluation import make_evaluator
 from jaxgan.gan import GAN, GANState, build_gan, fixed_noise, init_state
 from jaxgan.parallel import Placement, to_host
+from jaxgan.prefetch import ChunkPrefetcher
 from jaxgan.run_folder import SEED_NAMES, RunFolder, check_writable
 from jaxgan.steps import make_generate, make_train_chunk
 
@@ -262,6 +263,9 @@ def train_and_evaluate(config: Config, workdir: str | Path, resume: bool = False
     check_free_space(workdir, state, tc.keep_checkpoints)
     if jax.process_index() == 0:
         dump_config(config, workdir / "config.yaml")
+        # A summary describes the process that wrote it; this one writes its own at its end.
+        # Left in place, an earlier process's would describe a run killed after it.
+        (workdir / "summary.json").unlink(missing_ok=True)
 
     evaluator = make_evaluator(config)  # fails now if its classifier or weights are missing
     best = BestCheckpoint(workdir, start) if evaluator is not None else None
@@ -346,14 +350,27 @@ def _loop(config: Config, gan: GAN, state: GANState, pipeline: BatchPipeline, pl
         hint = "" if tc.on_divergence == "rollback" else "; lower the learning rate or set train.on_divergence=rollback"
         raise TrainingDiverged(f"{what}; stopped{gave_up}; {kept}{hint}")
 
-    with _StopRequest() as stop:
+    rows = placement.local_rows(tc.batch_size)  # this process's share of each batch
+
+    def load_chunk(start: int, end: int):
+        """Steps start .. end-1's batches, padded to a whole chunk (see make_train_chunk)."""
+        local = pipeline.batches(start, end - start, rows)
+        if len(local) < tc.steps_per_dispatch:
+            pad = np.zeros((tc.steps_per_dispatch - len(local), *local.shape[1:]), local.dtype)
+            local = np.concatenate([local, pad])
+        return placement.put_batches(local, tc.batch_size)
+
+    with _StopRequest() as stop, ChunkPrefetcher(load_chunk) as chunks:
         while step < total and stop.signal is None:
             try:
                 end = _next_boundary(step, total, every, tc.steps_per_dispatch)
-                rows = placement.local_rows(tc.batch_size)  # this process's share of each batch
-                batches = placement.put_batches(pipeline.batches(step, end - step, rows), tc.batch_size)
+                batches = chunks.get(step, end)
                 t0 = time.perf_counter()
-                state, metrics = train_chunk(state, batches)
+                state, metrics = train_chunk(state, batches, end - step)
+                if end - step < tc.steps_per_dispatch:
+                    metrics = {k: v[: end - step] for k, v in metrics.items()}
+                if end < total:  # gathered and transferred while the device trains
+                    chunks.prefetch(end, _next_boundary(end, total, every, tc.steps_per_dispatch))
                 pending.append((step, metrics, _all_finite(metrics)))  # one scalar, on the device
                 window.append(metrics)
                 if timing["first_dispatch_s"] is None:

@@ -363,7 +363,7 @@ def converted_samples(tw: Twins) -> Measurement:
     config, shape = tw.config, tw.image_shape
     state = twins._cast_floats(tw.state, jnp.float32)
     ckpt = convert.to_torch(config, state, shape)
-    G = copy.deepcopy(twins.torch_init(tw.name)[0])
+    G = copy.deepcopy(twins.torch_init(tw.name)[0]).to(torch.float32)  # the cache may hold float64 twins' dtype
     G.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in ckpt["generator"].items()})
     G.eval()
     n = 16 if config.model.arch != "mlp" or math.prod(shape) < 10_000 else 2

@@ -37,10 +37,10 @@ def _inject(monkeypatch, at_step: int, what: str = "d_loss", times: int | None =
     def make(gan, donate=False):
         chunk = real(gan, donate)
 
-        def wrapped(state, batches):
-            start = int(state.step)
-            state, metrics = chunk(state, batches)
-            if start < at_step <= start + batches.shape[0] and (times is None or hits["n"] < times):
+        def wrapped(state, batches, count=None):
+            start, count = int(state.step), count or batches.shape[0]
+            state, metrics = chunk(state, batches, count)
+            if start < at_step <= start + count and (times is None or hits["n"] < times):
                 hits["n"] += 1
                 if what in metrics:
                     metrics = {**metrics, what: metrics[what].at[at_step - start - 1].set(jnp.nan)}

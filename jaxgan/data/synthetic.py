@@ -106,12 +106,23 @@ def write_cifar10_python(root: Path, images: np.ndarray) -> Path:
     return out
 
 
-def write_jpeg_folder(root: Path, images: np.ndarray) -> Path:
-    """img_align_celeba/000001.jpg, ... as CelebA names its files."""
+def write_jpeg_folder(root: Path, images: np.ndarray, count: int | None = None) -> Path:
+    """img_align_celeba/000001.jpg, ... as CelebA names its files.
+
+    With `count` > len(images), files cycle through the images (each encoded once): a folder
+    of CelebA's size (202,599 files) is written in seconds, and every file is still decoded.
+    """
+    import io
+
     out = root / "img_align_celeba"
     out.mkdir(parents=True, exist_ok=True)
-    for i, image in enumerate(images):
-        Image.fromarray(image).save(out / f"{i + 1:06d}.jpg", quality=95)
+    encoded = []
+    for image in images:
+        buffer = io.BytesIO()
+        Image.fromarray(image).save(buffer, format="JPEG", quality=95)
+        encoded.append(buffer.getvalue())
+    for i in range(count or len(images)):
+        (out / f"{i + 1:06d}.jpg").write_bytes(encoded[i % len(encoded)])
     return out
 
 
@@ -126,11 +137,21 @@ def write_hdf5(path: Path, images: np.ndarray, group: str = "img_align_celeba") 
     return path
 
 
-def write_for(cfg: DataConfig, out: str | Path, count: int = 256, seed: int = 0) -> list[str]:
-    """Writes `count` stand-in images in the format `cfg` reads; returns the --set overrides."""
+def write_for(cfg: DataConfig, out: str | Path, count: int = 256, seed: int = 0,
+              distinct: int | None = None) -> list[str]:
+    """Writes `count` stand-in images in the format `cfg` reads; returns the --set overrides.
+
+    `distinct` (JPEG folders only): draw that many images and repeat them over `count` files.
+    """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     shape = NATIVE_SHAPES.get(cfg.dataset, (28, 28, cfg.channels))
+    if distinct and cfg.format == "image_folder":
+        root = write_jpeg_folder(out, shapes(min(distinct, count), shape, seed), count)
+        overrides = [f"data.root={root}"]
+        if cfg.cache_dir is None:
+            overrides.append(f"data.cache_dir={out / 'cache'}")
+        return overrides
     images = shapes(count, shape, seed)
     if cfg.format == "idx":
         write_idx_images(out, images, cfg.split)

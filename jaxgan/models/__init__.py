@@ -7,6 +7,7 @@ from typing import Callable
 import flax.linen as nn
 
 from jaxgan.config import ModelConfig
+from jaxgan.errors import JaxganError
 from jaxgan.models.dcgan import build_dcgan
 from jaxgan.models.maxout import build_maxout
 from jaxgan.models.mlp import MLPDiscriminator, MLPGenerator
@@ -31,4 +32,7 @@ def build(cfg: ModelConfig, image_shape: tuple[int, int, int]) -> tuple[nn.Modul
     """The (generator, discriminator) pair of a recipe, for images of `image_shape` (H, W, C)."""
     if cfg.arch not in ARCHITECTURES:
         raise NotImplementedError(f"model.arch '{cfg.arch}' is not implemented yet")
+    if cfg.precision != "float32" and cfg.arch != "dcgan":
+        raise JaxganError(f"model.precision '{cfg.precision}' is for model.arch 'dcgan'; "
+                          f"'{cfg.arch}' runs in float32 (set model.precision: float32)")
     return ARCHITECTURES[cfg.arch](cfg, tuple(image_shape))

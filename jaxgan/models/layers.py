@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 from typing import Any, Callable
 
 import flax.linen as nn
@@ -180,8 +181,8 @@ def _conv2d_kernel_grad(x, g, kernel_size: int, stride: int, padding: int):
     With th = a*s + r, x_pad[(i + a)*s + r] is row i + a, phase r of the space-to-depth of
     x_pad, so each (a, c) block of the J x J is one matmul over batch and space between a
     shifted slice of that space-to-depth and g. For >= 16 channels it runs as g^T @ slice
-    (co rows), for fewer as slice^T @ g: whichever XLA:CPU ran faster (batch 128, in a scan:
-    e.g. 64 -> 128 at 32x32 135 vs 195 ms, 3 -> 64 at 64x64 44 vs 12 ms).
+    (co rows), for fewer as slice^T @ g: whichever XLA:CPU ran faster (batch 128, in a scan,
+    g^T form vs slice^T form: 64 -> 128 at 32x32 135 vs 195 ms, 3 -> 64 at 64x64 44 vs 12 ms).
     """
     k, s, p = kernel_size, stride, padding
     J = _ceil_div(k, s)
@@ -241,8 +242,27 @@ def _conv_transpose2d_bwd(stride, padding, out_hw, res, g):
 _conv_transpose2d_impl.defvjp(_conv_transpose2d_fwd, _conv_transpose2d_bwd)
 
 
+CONV_IMPL_ENV = "JAXGAN_CONV_IMPL"
+
+
+def use_xla_gradients() -> bool:
+    """Whether convolutions take XLA's own gradients rather than the custom VJPs above.
+
+    The custom VJPs were written for XLA:CPU, but they win on a GPU too: on an H100 the DCGAN
+    step took 3.67 ms with them and 6.61 ms with XLA's own gradients (float32, batch 128,
+    docs/benchmarks.md). `JAXGAN_CONV_IMPL=xla` selects XLA's gradients (for benchmarking);
+    both compute the same function.
+    """
+    choice = os.environ.get(CONV_IMPL_ENV, "custom")
+    if choice not in ("custom", "xla"):
+        raise ValueError(f"{CONV_IMPL_ENV}={choice!r}: choose custom or xla")
+    return choice == "xla"
+
+
 def conv2d(x, kernel, stride: int, padding: int):
     """`conv2d_reference` (= torch's Conv2d) with a gradient that is fast on XLA:CPU."""
+    if use_xla_gradients():
+        return conv2d_reference(x, kernel, stride, padding)
     k = kernel.shape[0]
     if padding == 0 and x.shape[1:3] == (k, k):  # one window: a matmul (DCGAN D's last layer)
         y = jnp.dot(x.reshape(x.shape[0], -1), kernel.reshape(-1, kernel.shape[-1]).astype(x.dtype))
@@ -252,6 +272,8 @@ def conv2d(x, kernel, stride: int, padding: int):
 
 def conv_transpose2d(x, kernel, stride: int, padding: int):
     """`conv_transpose2d_reference` (= torch's ConvTranspose2d), fast forward and gradient on XLA:CPU."""
+    if use_xla_gradients():
+        return conv_transpose2d_reference(x, kernel, stride, padding)
     k, s, p = kernel.shape[0], stride, padding
     out_hw = tuple((n - 1) * s - 2 * p + k for n in x.shape[1:3])
     if x.shape[1:3] == (1, 1):  # y[oh, ow] = x . kernel[oh + p, ow + p]: a matmul (DCGAN G's z)
@@ -357,6 +379,8 @@ class TorchBatchNorm(nn.Module):
         bias = self.param("bias", nn.initializers.zeros, (features,))
         ra_mean = self.variable("batch_stats", "mean", lambda: jnp.zeros((features,), jnp.float32))
         ra_var = self.variable("batch_stats", "var", lambda: jnp.ones((features,), jnp.float32))
+        dtype = x.dtype
+        x = x.astype(jnp.promote_types(dtype, jnp.float32))  # statistics in float32 also under bfloat16
         if train:
             axes = tuple(range(x.ndim - 1))
             n = x.size // features
@@ -372,7 +396,7 @@ class TorchBatchNorm(nn.Module):
                 ra_var.value = (1.0 - m) * ra_var.value + m * unbiased
         else:
             mean, var = ra_mean.value, ra_var.value
-        return (x - mean) * (jax.lax.rsqrt(var + self.epsilon) * scale) + bias
+        return ((x - mean) * (jax.lax.rsqrt(var + self.epsilon) * scale) + bias).astype(dtype)
 
 
 # torch.nn.LayerNorm: eps 1e-5 (Flax's default is 1e-6), variance computed as E[(x - mean)^2].
