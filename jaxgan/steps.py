@@ -54,9 +54,15 @@ def make_train_step(gan: GAN) -> Callable[[GANState, Any, jax.Array], tuple[GANS
         z_key, g_z_key, drop_real, drop_fake, drop_g = jax.random.split(key, 5)
         z = gan.sample_z(z_key, n)
 
-        # --- D step: G(z) is computed once; D sees it without a path back into G.
-        fake, g_stats = apply_net(G, state.g.params, state.g.batch_stats, z, train=True)
-        fake = jax.lax.stop_gradient(fake)
+        # --- D step: G(z) is computed once; D sees it without a path back into G. With 'same'
+        # noise the G step reuses this G(z), as the seeds do (their errG.backward() runs back
+        # through the graph of `fake = netG(noise)`): jax.vjp keeps G's forward for that.
+        same = gan.generator_noise == "same"
+
+        def generate(g_params):
+            return apply_net(G, g_params, state.g.batch_stats, z, train=True)
+
+        fake, g_vjp, g_stats = jax.vjp(generate, state.g.params, has_aux=True)
 
         def d_loss_fn(d_params):
             p_real, stats = apply_net(D, d_params, state.d.batch_stats, real, train=True, rng=drop_real)
@@ -70,26 +76,31 @@ def make_train_step(gan: GAN) -> Callable[[GANState, Any, jax.Array], tuple[GANS
         d = _update(gan.d_tx, state.d, d_grads, d_stats)
 
         # --- G step through the updated D.
-        same = gan.generator_noise == "same"
-        g_z = z if same else gan.sample_z(g_z_key, n)
-        # 'same': the seeds reuse the D step's G(z); recomputing it from the *old* statistics
-        # gives the same output (train mode normalises by batch statistics), and its second
-        # statistics update is discarded so G's running stats move once, as in PyTorch.
-        g_stats_in = state.g.batch_stats if same else g_stats
-
-        def g_loss_fn(g_params):
-            fake, new_g_stats = apply_net(G, g_params, g_stats_in, g_z, train=True)
-            p, new_d_stats = apply_net(D, d.params, d.batch_stats, fake, train=True, rng=drop_g)
+        def g_objective(p):
             if gan.generator_loss == "non_saturating":
-                loss = criterion(p, 1.0)
-            else:  # minimise log(1 - D(G(z))), Goodfellow's original minimax form
-                loss = -criterion(p, 0.0)
-            return loss, (new_g_stats, new_d_stats, jnp.mean(p))
+                return criterion(p, 1.0)
+            return -criterion(p, 0.0)  # minimise log(1 - D(G(z))), Goodfellow's original minimax form
 
-        (g_loss, (g_stats2, d_stats2, d_fake_after)), g_grads = jax.value_and_grad(
-            g_loss_fn, has_aux=True
-        )(state.g.params)
-        g = _update(gan.g_tx, state.g, g_grads, g_stats if same else g_stats2)
+        if same:
+            def d_on_fake(fake):
+                p, new_d_stats = apply_net(D, d.params, d.batch_stats, fake, train=True, rng=drop_g)
+                return g_objective(p), (new_d_stats, jnp.mean(p))
+
+            (g_loss, (d_stats2, d_fake_after)), d_fake_grad = jax.value_and_grad(d_on_fake, has_aux=True)(fake)
+            (g_grads,) = g_vjp(d_fake_grad)
+            g_stats2 = g_stats  # G ran once: its running statistics moved once, as in PyTorch
+        else:
+            g_z = gan.sample_z(g_z_key, n)
+
+            def g_loss_fn(g_params):
+                fake, new_g_stats = apply_net(G, g_params, g_stats, g_z, train=True)
+                p, new_d_stats = apply_net(D, d.params, d.batch_stats, fake, train=True, rng=drop_g)
+                return g_objective(p), (new_g_stats, new_d_stats, jnp.mean(p))
+
+            (g_loss, (g_stats2, d_stats2, d_fake_after)), g_grads = jax.value_and_grad(
+                g_loss_fn, has_aux=True
+            )(state.g.params)
+        g = _update(gan.g_tx, state.g, g_grads, g_stats2)
         d = d.replace(batch_stats=d_stats2)
 
         metrics = dict(d_loss=d_loss, g_loss=g_loss, d_real=d_real, d_fake=d_fake,
