@@ -114,5 +114,19 @@ def test_both_convolution_gradients_compute_the_same_function(monkeypatch, impl)
     for g, w in zip(got, want):
         np.testing.assert_allclose(g, w, rtol=0, atol=1e-5 * float(jnp.max(jnp.abs(w))))
     monkeypatch.setenv(layers.CONV_IMPL_ENV, "fast")
-    with pytest.raises(ValueError, match="JAXGAN_CONV_IMPL='fast': choose custom or xla"):
+    with pytest.raises(JaxganError, match="JAXGAN_CONV_IMPL='fast': choose custom or xla"):
         layers.conv2d(x, k[:, :, :5, :], 1, 1)
+
+
+def test_fake_data_writes_a_large_folder_from_few_images_and_refuses_bad_counts(tmp_path, capsys):
+    from jaxgan import fake_data
+
+    config = "configs/dcgan_celeba.yaml"
+    assert fake_data.main(["--config", config, "--out", str(tmp_path), "--num", "7", "--distinct", "3"]) == 0
+    files = sorted((tmp_path / "img_align_celeba").iterdir())
+    assert [f.name for f in files] == [f"{i:06d}.jpg" for i in range(1, 8)]
+    assert files[0].read_bytes() == files[3].read_bytes() != files[1].read_bytes()  # cycles through 3
+    assert f"--set data.root={tmp_path / 'img_align_celeba'}" in capsys.readouterr().out
+    assert fake_data.main(["--config", config, "--out", str(tmp_path / "x"), "--distinct", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err == "error: --num and --distinct must be positive (got 256, 0)\n"

@@ -33,6 +33,8 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from jaxgan.errors import JaxganError
+
 
 def _flat(shape) -> tuple[int]:
     # Drawing a flat vector and reshaping gives bit-identical values to drawing `shape`
@@ -255,7 +257,7 @@ def use_xla_gradients() -> bool:
     """
     choice = os.environ.get(CONV_IMPL_ENV, "custom")
     if choice not in ("custom", "xla"):
-        raise ValueError(f"{CONV_IMPL_ENV}={choice!r}: choose custom or xla")
+        raise JaxganError(f"environment variable {CONV_IMPL_ENV}={choice!r}: choose custom or xla (or unset it)")
     return choice == "xla"
 
 
