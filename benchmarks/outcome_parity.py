@@ -15,7 +15,7 @@ a difference smaller than seed-to-seed variation is no evidence of a difference.
 
 torch_ref runs are read from the latest torch checkpoint (`checkpoints/step_NNNNNNN.pt`, torch_ref's format:
 {"generator": state_dict, "discriminator": ..., "step": ...}) in their run folder, converted by
-`jaxgan.convert.from_torch` and sampled with jaxgan's generator (whose forward pass equals
+`jaxgan.torch_weights.from_torch` and sampled with jaxgan's generator (whose forward pass equals
 torch_ref's: parity_tests). Needs the Fashion-MNIST classifier:
 `python -m jaxgan.classifier --dataset fashion_mnist`.
 """
@@ -84,7 +84,7 @@ def train(backend: str, config: str, workdir: Path, seed: int, steps: int, overr
 
 
 def jax_generator(run: Path) -> Callable:
-    from jaxgan.sampling import load_generator
+    from jaxgan.trained import load_generator
     from jaxgan.steps import make_generate
 
     g = load_generator(run)
@@ -93,7 +93,7 @@ def jax_generator(run: Path) -> Callable:
 
 
 def torch_generator(run: Path, config) -> Callable:
-    from jaxgan.convert import from_torch, load_torch_checkpoint, recipe_image_shape
+    from jaxgan.torch_weights import from_torch, load_torch_checkpoint, recipe_image_shape
     from jaxgan.gan import build_gan
     from jaxgan.steps import make_generate
 
@@ -125,7 +125,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     try:
         from jaxgan.config import load_config
-        from jaxgan.evaluation import Evaluator
+        from jaxgan.quality import Evaluator
 
         workdir = Path(args.workdir)
         backends = [b for b in BACKENDS if available(b)]

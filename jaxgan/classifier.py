@@ -37,8 +37,8 @@ def main(argv=None) -> int:
             raise JaxganError(f"--epochs must be positive, got {args.epochs}")
         if args.batch_size <= 0:
             raise JaxganError(f"--batch-size must be positive, got {args.batch_size}")
-        from jaxgan.evaluation import classifier as clf
-        from jaxgan.evaluation.labels import classifier_config, load_labeled
+        from jaxgan.quality import classifier as clf
+        from jaxgan.quality.labels import classifier_config, load_labeled
 
         cfg = classifier_config(args.dataset, args.root, args.format, args.label_column)
         data = load_labeled(cfg)

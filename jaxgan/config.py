@@ -252,7 +252,7 @@ def dump_config(config: Config, path: str | Path) -> None:
 
 
 class EvalConfig(_Schema):
-    """Evaluation (jaxgan/evaluation): FID, KID and mode coverage of the generator's samples.
+    """Evaluation (jaxgan/quality): FID, KID and mode coverage of the generator's samples.
 
     On MNIST and Fashion-MNIST the features are a domain classifier's (train it first:
     `python -m jaxgan.classifier --dataset fashion_mnist`); on RGB data, the FID Inception's

@@ -39,18 +39,18 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> int:
     args = parse_args(argv)
     try:
-        from jaxgan import convert
+        from jaxgan import torch_weights
         from jaxgan.config import load_config
 
         config = load_config(args.config, args.overrides)
-        shape = convert.recipe_image_shape(config)
+        shape = torch_weights.recipe_image_shape(config)
         if args.from_torch:
-            state = convert.from_torch(config, convert.load_torch_checkpoint(args.from_torch), shape,
+            state = torch_weights.from_torch(config, torch_weights.load_torch_checkpoint(args.from_torch), shape,
                                        source=args.from_torch)
-            path = convert.save_jax_checkpoint(config, state, args.to_jax)
+            path = torch_weights.save_jax_checkpoint(config, state, args.to_jax)
         else:
-            state = convert.restore_jax_checkpoint(config, args.from_jax, shape)
-            path = convert.save_torch_checkpoint(convert.to_torch(config, state, shape), args.to_torch)
+            state = torch_weights.restore_jax_checkpoint(config, args.from_jax, shape)
+            path = torch_weights.save_torch_checkpoint(torch_weights.to_torch(config, state, shape), args.to_torch)
     except JaxganError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -41,7 +41,7 @@ def main(argv=None) -> int:
             value = getattr(args, name)
             if value is not None and value < 2:
                 raise JaxganError(f"--{name.replace('_', '-')} must be at least 2, got {value}")
-        from jaxgan.evaluation.report import evaluate_generator, format_table
+        from jaxgan.quality.report import evaluate_generator, format_table
 
         result = evaluate_generator(args.run or args.checkpoint, num_samples=args.num_samples,
                                     inception_weights=args.inception_weights, features=args.features,

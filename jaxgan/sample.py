@@ -30,7 +30,7 @@ def main(argv=None) -> int:
         return 2
     try:
         from jaxgan import images
-        from jaxgan.sampling import _run_dir_and_step, load_generator, seed_experiments
+        from jaxgan.trained import _run_dir_and_step, load_generator, seed_experiments
 
         generator = load_generator(args.checkpoint)
         samples_dir = _run_dir_and_step(Path(args.checkpoint))[0] / "samples"

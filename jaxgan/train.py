@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from jaxgan.errors import JaxganError
+from jaxgan.cli import run_cli
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -22,31 +22,28 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a recipe key, e.g. --set train.max_steps=50 (repeatable)")
     parser.add_argument("--resume", action="store_true", help="continue the run in --workdir from its latest checkpoint")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     return parser.parse_args(argv)
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    try:
-        from jaxgan.config import load_config
-        from jaxgan.parallel import initialize_distributed
-        from jaxgan.trainer import train_and_evaluate
+def train(args: argparse.Namespace) -> int:
+    from jaxgan.config import load_config
+    from jaxgan.loop import train_and_evaluate
+    from jaxgan.parallel import initialize_distributed
 
-        initialize_distributed()  # a no-op unless JAXGAN_COORDINATOR / JAXGAN_DISTRIBUTED is set
-
-        config = load_config(args.config, args.overrides)
-        workdir = args.workdir or f"runs/{config.name}"
-        summary = train_and_evaluate(config, workdir, resume=args.resume, progress=not args.no_progress)
-    except JaxganError as e:
-        from jaxgan.trainer import TrainingDiverged
-
-        print(f"error: {e}", file=sys.stderr)
-        return 3 if isinstance(e, TrainingDiverged) else 2
+    initialize_distributed()  # a no-op unless JAXGAN_COORDINATOR / JAXGAN_DISTRIBUTED is set
+    config = load_config(args.config, args.overrides)
+    workdir = args.workdir or f"runs/{config.name}"
+    summary = train_and_evaluate(config, workdir, resume=args.resume, progress=not args.no_progress)
     rate = f", {summary['steps_per_s']} steps/s" if summary["steps_per_s"] else ""
     print(f"{config.name}: step {summary['step']}/{summary['total_steps']} in {summary['wall_s']} s{rate}; "
           f"run folder {workdir} (samples: {summary['samples']})")
     return 130 if summary.get("interrupted") else 0
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    return run_cli(lambda: train(args))
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ import pytest
 from jaxgan.checkpoint import PARTIAL_MARK, Checkpointer
 from jaxgan.config import load_config
 from jaxgan.gan import build_gan, init_state
-from jaxgan.trainer import train_and_evaluate
+from jaxgan.loop import train_and_evaluate
 
 from tests.conftest import FASHION_CONFIG, REPO
 

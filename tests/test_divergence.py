@@ -11,11 +11,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import jaxgan.trainer as trainer
+import jaxgan.loop as loop
 from jaxgan.checkpoint import Checkpointer, tensor_name
 from jaxgan.config import load_config
 from jaxgan.gan import build_gan, init_state
-from jaxgan.trainer import TrainingDiverged, train_and_evaluate
+from jaxgan.errors import TrainingDiverged
+from jaxgan.loop import train_and_evaluate
 
 from tests.conftest import FASHION_CONFIG
 
@@ -31,7 +32,7 @@ def _overrides(fashion_dir: Path, *extra: str) -> list[str]:
 def _inject(monkeypatch, at_step: int, what: str = "d_loss", times: int | None = None) -> dict:
     """Makes step `at_step` non-finite: metric `what`, or (a tensor name) one parameter value
     after the chunk holding that step, leaving the metrics finite. `times`: how often."""
-    real = trainer.make_train_chunk
+    real = loop.make_train_chunk
     hits = {"n": 0}
 
     def make(gan, donate=False):
@@ -52,7 +53,7 @@ def _inject(monkeypatch, at_step: int, what: str = "d_loss", times: int | None =
 
         return wrapped
 
-    monkeypatch.setattr(trainer, "make_train_chunk", make)
+    monkeypatch.setattr(loop, "make_train_chunk", make)
     return hits
 
 

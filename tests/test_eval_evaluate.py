@@ -15,13 +15,13 @@ from jaxgan import evaluate as evaluate_cli
 from jaxgan.checkpoint import Checkpointer
 from jaxgan.config import DataConfig, dump_config, load_config
 from jaxgan.errors import JaxganError
-from jaxgan.evaluation import classifier as clf
-from jaxgan.evaluation import make_evaluator
-from jaxgan.evaluation.classifier import DomainCNN
-from jaxgan.evaluation.evaluator import Evaluator, RealImages
-from jaxgan.evaluation.labels import load_labeled
+from jaxgan.quality import classifier as clf
+from jaxgan.quality import make_evaluator
+from jaxgan.quality.classifier import DomainCNN
+from jaxgan.quality.evaluator import Evaluator, RealImages
+from jaxgan.quality.labels import load_labeled
 from jaxgan.gan import build_gan, init_state
-from jaxgan.sampling import load_generator
+from jaxgan.trained import load_generator
 from jaxgan.steps import make_generate
 from tests.conftest import FASHION_CONFIG, REPO
 from tests.test_eval_classifier import write_labelled_idx
@@ -170,7 +170,7 @@ def test_a_generator_of_the_test_images_scores_the_floor():
 
 def test_training_evaluates_and_keeps_the_best_checkpoint(trained, monkeypatch, tmp_path):
     """eval.every in a real run: scores in metrics.jsonl, best/<step> and best.json agree."""
-    from jaxgan.trainer import train_and_evaluate
+    from jaxgan.loop import train_and_evaluate
 
     data, _, cache = trained
     monkeypatch.setenv("JAXGAN_CACHE", str(cache))

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from jaxgan.errors import JaxganError
-from jaxgan.evaluation import inception as inc
+from jaxgan.quality import inception as inc
 
 torch = pytest.importorskip("torch")
 torchvision = pytest.importorskip("torchvision")

@@ -8,7 +8,7 @@ import scipy.linalg
 from scipy.stats import ortho_group
 
 from jaxgan.errors import JaxganError
-from jaxgan.evaluation import metrics
+from jaxgan.quality import metrics
 
 
 def closed_form_fid_diagonal(mu1, var1, mu2, var2) -> float:

@@ -16,14 +16,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import jaxgan.trainer as trainer
+import jaxgan.loop as loop
 from jaxgan.checkpoint import Checkpointer
 from jaxgan.config import dump_config, load_config
 from jaxgan.data.idx import write_idx
 from jaxgan.errors import JaxganError
 from jaxgan.gan import build_gan, init_state
 from jaxgan.train import main
-from jaxgan.trainer import train_and_evaluate
+from jaxgan.loop import train_and_evaluate
 
 from tests.conftest import FASHION_CONFIG, fashion_like_images
 
@@ -140,7 +140,7 @@ def test_run_folder_from_before_a_new_key_is_not_refused(tmp_path, trained):
     text = (run / "config.yaml").read_text()
     saved.write_text("".join(l for l in text.splitlines(True) if "on_divergence" not in l and "max_rollbacks" not in l))
     assert "on_divergence" not in saved.read_text()
-    trainer.check_resumable(saved, load_config(FASHION_CONFIG, _overrides(data)))
+    loop.check_resumable(saved, load_config(FASHION_CONFIG, _overrides(data)))
 
 
 def test_tampered_run_config_is_refused_without_running_it(tmp_path, trained):
@@ -178,7 +178,7 @@ def test_full_disk_is_refused_before_training(tmp_path, trained, monkeypatch):
     def nearly_full(path):
         return real(path)._replace(free=5 * 2**20)
 
-    monkeypatch.setattr(trainer.shutil, "disk_usage", nearly_full)
+    monkeypatch.setattr(loop.shutil, "disk_usage", nearly_full)
     with pytest.raises(JaxganError) as err:
         train_and_evaluate(load_config(FASHION_CONFIG, _overrides(data)), tmp_path / "run", progress=False)
     assert str(err.value) == (
@@ -234,7 +234,7 @@ def test_config_with_a_python_tag_is_refused_not_run(tmp_path):
 
 def test_torch_checkpoint_with_code_is_refused(tmp_path):
     torch = pytest.importorskip("torch")
-    from jaxgan.convert import load_torch_checkpoint
+    from jaxgan.torch_weights import load_torch_checkpoint
 
     marker = tmp_path / "pwned"
 

@@ -13,7 +13,7 @@ from jaxgan.checkpoint import Checkpointer
 from jaxgan.config import load_config
 from jaxgan.errors import JaxganError
 from jaxgan.gan import build_gan, init_state
-from jaxgan.trainer import train_and_evaluate
+from jaxgan.loop import train_and_evaluate
 
 from tests.conftest import FASHION_CONFIG, REPO
 

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from jaxgan.config import load_config
-from jaxgan.evaluation.evaluator import Evaluator
+from jaxgan.quality.evaluator import Evaluator
 
 
 def evaluate_generator(checkpoint: str | Path, num_samples: Optional[int] = None,
@@ -21,7 +21,7 @@ def evaluate_generator(checkpoint: str | Path, num_samples: Optional[int] = None
       features: 'classifier' or 'inception' instead of the recipe's eval.features.
       num_real: use only the first N real training images as the reference.
     """
-    from jaxgan.sampling import _run_dir_and_step, load_generator
+    from jaxgan.trained import _run_dir_and_step, load_generator
     from jaxgan.steps import make_generate
 
     generator = load_generator(checkpoint)

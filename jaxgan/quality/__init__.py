@@ -10,7 +10,7 @@ Public surface:
 Features: a domain classifier (classifier.py, trained by `python -m jaxgan.classifier`) for
 MNIST and Fashion-MNIST; the FID Inception (inception.py, pytorch-fid's weights) otherwise.
 
-How the trainer uses it (jaxgan/trainer.py, integrated by the lead)::
+How the trainer uses it (jaxgan/loop.py, integrated by the lead)::
 
     evaluator = make_evaluator(config)    # in train_and_evaluate, before the loop; None = off.
                                           # Raises JaxganError at once if the classifier or the
@@ -28,7 +28,7 @@ How the trainer uses it (jaxgan/trainer.py, integrated by the lead)::
 eval_s. On --resume, read best.json back into `best` (absent: None). Add the eval.* keys to
 RESUMABLE_CHANGES (they do not change training; without them, runs whose config.yaml predates
 the `eval` section cannot resume). For `python -m jaxgan.evaluate --checkpoint RUN/best/<step>`
-to work, `jaxgan.sampling._run_dir_and_step` must accept a parent named "best" as it accepts
+to work, `jaxgan.trained._run_dir_and_step` must accept a parent named "best" as it accepts
 "checkpoints".
 
 Measured on a busy 2-core CPU (Fashion-MNIST, 10,000 samples): make_evaluator ~15 s (reads
@@ -43,9 +43,9 @@ from __future__ import annotations
 from typing import Optional
 
 from jaxgan.config import Config
-from jaxgan.evaluation.evaluator import Evaluator
-from jaxgan.evaluation.metrics import ClassStats, FeatureStats, fid, frechet_distance, kid
-from jaxgan.evaluation.report import evaluate_generator
+from jaxgan.quality.evaluator import Evaluator
+from jaxgan.quality.metrics import ClassStats, FeatureStats, fid, frechet_distance, kid
+from jaxgan.quality.report import evaluate_generator
 
 
 def make_evaluator(config: Config) -> Optional[Evaluator]:

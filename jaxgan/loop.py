@@ -34,8 +34,8 @@ from tqdm import tqdm
 from jaxgan.checkpoint import Checkpointer, tensor_name
 from jaxgan.config import Config, dump_config, validate
 from jaxgan.data import BatchPipeline, load_images, to_float
-from jaxgan.errors import JaxganError
-from jaxgan.evaluation import make_evaluator
+from jaxgan.errors import JaxganError, TrainingDiverged
+from jaxgan.quality import make_evaluator
 from jaxgan.gan import GAN, GANState, build_gan, fixed_noise, init_state
 from jaxgan.parallel import Placement, to_host
 from jaxgan.prefetch import ChunkPrefetcher
@@ -161,10 +161,6 @@ def _next_boundary(step: int, total: int, every: list[int], max_chunk: int) -> i
     for interval in every:
         stop = min(stop, (step // interval + 1) * interval)
     return stop
-
-
-class TrainingDiverged(JaxganError):
-    """A loss or a parameter became NaN or infinite (a JaxganError: the CLI exits with 3)."""
 
 
 class _Diverged(Exception):

@@ -28,8 +28,8 @@ import numpy as np
 
 from jaxgan.config import Config, EvalConfig
 from jaxgan.errors import JaxganError
-from jaxgan.evaluation import metrics
-from jaxgan.evaluation.labels import has_classifier, load_labeled
+from jaxgan.quality import metrics
+from jaxgan.quality.labels import has_classifier, load_labeled
 
 EVAL_NOISE_STREAM = 0xE7A1  # fold_in tag: evaluation z is independent of training and grids
 SPLIT_FORMATS = ("idx", "cifar10", "tfds")  # readers with a real test split (data.split: test)
@@ -112,7 +112,7 @@ class RealImages:
 
 
 def _real_for_classifier(config: Config, eval_cfg: EvalConfig):
-    from jaxgan.evaluation import classifier as clf
+    from jaxgan.quality import classifier as clf
 
     data = load_labeled(config.data)
     extractor = ClassifierExtractor(clf.find_classifier(data, clf.train_command(config.data)), eval_cfg.batch_size)
@@ -122,7 +122,7 @@ def _real_for_classifier(config: Config, eval_cfg: EvalConfig):
 
 def _real_for_inception(config: Config, eval_cfg: EvalConfig, weights: Optional[str]):
     from jaxgan.data import load_images
-    from jaxgan.evaluation.inception import InceptionExtractor
+    from jaxgan.quality.inception import InceptionExtractor
 
     extractor = InceptionExtractor.from_file(weights or eval_cfg.inception_weights, batch_size=min(eval_cfg.batch_size, 50))
     train = load_images(config.data.model_copy(update={"split": "train"}))
