@@ -1,17 +1,24 @@
-"""The pure training step of a minibatch GAN, and the jit-compiled chunk of steps around it.
+"""The pure train steps of the two schemes, and the jit-compiled chunk of steps around them.
 
-One step is the seeds' iteration: a D update on a real batch (target 1) and a fake batch
-G(z) (target 0, no gradient into G), then a G update through the *updated* D (target 1).
-BatchNorm statistics move as they do in PyTorch train mode: G's once (one G(z) per step,
-reused by the G update), D's three times (real, fake, fake again in the G update).
+A step is the seeds' iteration, in their order:
+
+  (1) Update D: maximise log(D(x)) + log(1 - D(G(z))): D on a real batch (target 1) and on
+      G(z) (target 0, no gradient into G);
+  (2) Update G: maximise log(D(G(z))) through the *updated* D (target 1).
+
+The minibatch scheme (seeds 000, 002, 003, 004) takes one D step on real and fake together;
+the book's scheme (seed 001) takes one D step per call, real then fake, then G on a fresh z.
+Both are built from the same two updates below. BatchNorm statistics move as in PyTorch train
+mode: with one G(z) a step (reused by the G update), G's once and D's three times.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from jaxgan.data.pipeline import to_float
@@ -19,6 +26,7 @@ from jaxgan.gan import GAN, GANState, NetState
 from jaxgan.losses import CRITERIA
 
 Metrics = dict[str, jax.Array]
+Step = Callable[[GANState, Any, jax.Array], tuple[GANState, Metrics]]
 
 
 def apply_net(module, params, batch_stats, x, *, train: bool, rng=None):
@@ -33,20 +41,72 @@ def apply_net(module, params, batch_stats, x, *, train: bool, rng=None):
     return module.apply(variables, x, train=train, rngs=rngs), batch_stats
 
 
-def _update(tx: optax.GradientTransformation, net: NetState, grads, batch_stats) -> NetState:
+def apply_grads(tx: optax.GradientTransformation, net: NetState, grads, batch_stats) -> NetState:
+    """One optimiser step of one network (optimizer.step())."""
     updates, opt_state = tx.update(grads, net.opt_state, net.params)
     return NetState(optax.apply_updates(net.params, updates), batch_stats, opt_state)
 
 
-def make_train_step(gan: GAN) -> Callable[[GANState, Any, jax.Array], tuple[GANState, Metrics]]:
-    """Builds `train_step(state, batch, key) -> (state, metrics)` for `gan`.
+def update_d(gan: GAN, d: NetState, shown: Sequence[tuple[Any, float, Any]]):
+    """(1) One optimiser step of D on `shown`, a list of (images, target, dropout key): the
+    criterion summed over them (errD = errD_real + errD_fake), BatchNorm statistics moving
+    through them in order. Returns (new D, loss, [mean D output per entry])."""
+    criterion = CRITERIA[gan.loss]
+
+    def loss_fn(params):
+        stats, losses, means = d.batch_stats, [], []
+        for images, target, rng in shown:
+            p, stats = apply_net(gan.discriminator, params, stats, images, train=True, rng=rng)
+            losses.append(criterion(p, target))
+            means.append(jnp.mean(p))
+        loss = sum(losses[1:], losses[0])  # errD_real + errD_fake
+        return loss, (stats, means)
+
+    (loss, (stats, means)), grads = jax.value_and_grad(loss_fn, has_aux=True)(d.params)
+    return apply_grads(gan.d_tx, d, grads, stats), loss, means
+
+
+def g_objective(gan: GAN, p) -> jax.Array:
+    """G's loss from D's output on G(z)."""
+    if gan.generator_loss == "non_saturating":
+        return CRITERIA[gan.loss](p, 1.0)  # maximise log D(G(z)): the seeds' errG
+    return -CRITERIA[gan.loss](p, 0.0)  # minimise log(1 - D(G(z))), Goodfellow's minimax form
+
+
+def update_g_fresh(gan: GAN, g: NetState, g_stats, d: NetState, z, rng):
+    """(2) One optimiser step of G through D on a new G(z). Returns (new G, D's batch_stats,
+    loss, mean D(G(z)))."""
+
+    def loss_fn(g_params):
+        fake, new_g_stats = apply_net(gan.generator, g_params, g_stats, z, train=True)
+        p, new_d_stats = apply_net(gan.discriminator, d.params, d.batch_stats, fake, train=True, rng=rng)
+        return g_objective(gan, p), (new_g_stats, new_d_stats, jnp.mean(p))
+
+    (loss, (g_stats, d_stats, mean)), grads = jax.value_and_grad(loss_fn, has_aux=True)(g.params)
+    return apply_grads(gan.g_tx, g, grads, g_stats), d_stats, loss, mean
+
+
+def update_g_reusing(gan: GAN, g: NetState, g_vjp, g_stats, d: NetState, fake, rng):
+    """(2) One optimiser step of G through D on the D step's own G(z), as the seeds'
+    errG.backward() runs back through the graph of `fake = netG(noise)`: G ran forward once, so
+    its running statistics moved once. Returns what update_g_fresh returns."""
+
+    def d_on_fake(fake):
+        p, new_d_stats = apply_net(gan.discriminator, d.params, d.batch_stats, fake, train=True, rng=rng)
+        return g_objective(gan, p), (new_d_stats, jnp.mean(p))
+
+    (loss, (d_stats, mean)), fake_grad = jax.value_and_grad(d_on_fake, has_aux=True)(fake)
+    (grads,) = g_vjp(fake_grad)
+    return apply_grads(gan.g_tx, g, grads, g_stats), d_stats, loss, mean
+
+
+def make_train_step(gan: GAN) -> Step:
+    """Builds the minibatch `train_step(state, batch, key) -> (state, metrics)` for `gan`.
 
     `batch` is uint8 images (B, H, W, C); `key` supplies z and dropout masks. Metrics are the
     seeds' log: d_loss, g_loss, d_real = mean D(x), d_fake = mean D(G(z)) before the D update,
     d_fake_after = mean D(G(z)) in the G update.
     """
-    criterion = CRITERIA[gan.loss]
-    G, D = gan.generator, gan.discriminator
 
     def train_step(state: GANState, batch, key) -> tuple[GANState, Metrics]:
         real = to_float(batch, gan.scale)
@@ -54,102 +114,51 @@ def make_train_step(gan: GAN) -> Callable[[GANState, Any, jax.Array], tuple[GANS
         z_key, g_z_key, drop_real, drop_fake, drop_g = jax.random.split(key, 5)
         z = gan.sample_z(z_key, n)
 
-        # --- D step: G(z) is computed once; D sees it without a path back into G. With 'same'
-        # noise the G step reuses this G(z), as the seeds do (their errG.backward() runs back
-        # through the graph of `fake = netG(noise)`): jax.vjp keeps G's forward for that.
-        same = gan.generator_noise == "same"
-
         def generate(g_params):
-            return apply_net(G, g_params, state.g.batch_stats, z, train=True)
+            return apply_net(gan.generator, g_params, state.g.batch_stats, z, train=True)
 
+        # jax.vjp keeps G's forward, for the G update to run back through (generator_noise: same)
         fake, g_vjp, g_stats = jax.vjp(generate, state.g.params, has_aux=True)
 
-        def d_loss_fn(d_params):
-            p_real, stats = apply_net(D, d_params, state.d.batch_stats, real, train=True, rng=drop_real)
-            p_fake, stats = apply_net(D, d_params, stats, fake, train=True, rng=drop_fake)
-            loss = criterion(p_real, 1.0) + criterion(p_fake, 0.0)
-            return loss, (stats, jnp.mean(p_real), jnp.mean(p_fake))
+        # (1) Update D on the real batch and on G(z), which D sees without a path back into G
+        d, d_loss, (d_real, d_fake) = update_d(gan, state.d, [(real, 1.0, drop_real), (fake, 0.0, drop_fake)])
 
-        (d_loss, (d_stats, d_real, d_fake)), d_grads = jax.value_and_grad(d_loss_fn, has_aux=True)(
-            state.d.params
-        )
-        d = _update(gan.d_tx, state.d, d_grads, d_stats)
-
-        # --- G step through the updated D.
-        def g_objective(p):
-            if gan.generator_loss == "non_saturating":
-                return criterion(p, 1.0)
-            return -criterion(p, 0.0)  # minimise log(1 - D(G(z))), Goodfellow's original minimax form
-
-        if same:
-            def d_on_fake(fake):
-                p, new_d_stats = apply_net(D, d.params, d.batch_stats, fake, train=True, rng=drop_g)
-                return g_objective(p), (new_d_stats, jnp.mean(p))
-
-            (g_loss, (d_stats2, d_fake_after)), d_fake_grad = jax.value_and_grad(d_on_fake, has_aux=True)(fake)
-            (g_grads,) = g_vjp(d_fake_grad)
-            g_stats2 = g_stats  # G ran once: its running statistics moved once, as in PyTorch
+        # (2) Update G through the updated D
+        if gan.generator_noise == "same":
+            g, d_stats, g_loss, d_fake_after = update_g_reusing(gan, state.g, g_vjp, g_stats, d, fake, drop_g)
         else:
-            g_z = gan.sample_z(g_z_key, n)
+            g, d_stats, g_loss, d_fake_after = update_g_fresh(gan, state.g, g_stats, d,
+                                                              gan.sample_z(g_z_key, n), drop_g)
 
-            def g_loss_fn(g_params):
-                fake, new_g_stats = apply_net(G, g_params, g_stats, g_z, train=True)
-                p, new_d_stats = apply_net(D, d.params, d.batch_stats, fake, train=True, rng=drop_g)
-                return g_objective(p), (new_g_stats, new_d_stats, jnp.mean(p))
-
-            (g_loss, (g_stats2, d_stats2, d_fake_after)), g_grads = jax.value_and_grad(
-                g_loss_fn, has_aux=True
-            )(state.g.params)
-        g = _update(gan.g_tx, state.g, g_grads, g_stats2)
-        d = d.replace(batch_stats=d_stats2)
-
-        metrics = dict(d_loss=d_loss, g_loss=g_loss, d_real=d_real, d_fake=d_fake,
-                       d_fake_after=d_fake_after)
-        return state.replace(step=state.step + 1, g=g, d=d), metrics
+        metrics = dict(d_loss=d_loss, g_loss=g_loss, d_real=d_real, d_fake=d_fake, d_fake_after=d_fake_after)
+        return state.replace(step=state.step + 1, g=g, d=d.replace(batch_stats=d_stats)), metrics
 
     return train_step
 
 
-def make_book_step(gan: GAN) -> Callable[[GANState, Any, jax.Array], tuple[GANState, Metrics]]:
+def make_book_step(gan: GAN) -> Step:
     """Builds the book's step (seed 001, "Make Your First GAN With PyTorch").
 
     For each real image (a batch of one in the book) three optimiser steps, in this order:
     D.train(image, 1); D.train(G(fresh z).detach(), 0); G.train(D, another fresh z, 1).
-    G's loss is D's loss function; only G's optimiser steps. Metrics: d_loss is the mean of
-    the two D losses (the book records D's loss on every call), d_real = D(x) and
-    d_fake = D(G(z)) as D saw them, d_fake_after = D(G(z')) in the G step.
+    Metrics: d_loss is the mean of the two D losses (the book records D's loss on every call),
+    d_real = D(x) and d_fake = D(G(z)) as D saw them, d_fake_after = D(G(z')) in the G step.
     """
-    criterion = CRITERIA[gan.loss]
-    G, D = gan.generator, gan.discriminator
-
-    def d_train(d: NetState, x, target, rng):
-        def loss_fn(params):
-            p, stats = apply_net(D, params, d.batch_stats, x, train=True, rng=rng)
-            return criterion(p, target), (stats, jnp.mean(p))
-
-        (loss, (stats, prob)), grads = jax.value_and_grad(loss_fn, has_aux=True)(d.params)
-        return _update(gan.d_tx, d, grads, stats), loss, prob
 
     def book_step(state: GANState, batch, key) -> tuple[GANState, Metrics]:
         real = to_float(batch, gan.scale)
         n = real.shape[0]
         z_key, g_z_key, drop_real, drop_fake, drop_g = jax.random.split(key, 5)
 
-        d, loss_real, d_real = d_train(state.d, real, 1.0, drop_real)
-        fake, g_stats = apply_net(G, state.g.params, state.g.batch_stats, gan.sample_z(z_key, n), train=True)
-        d, loss_fake, d_fake = d_train(d, jax.lax.stop_gradient(fake), 0.0, drop_fake)
+        # (1) Update D: once on the real image, once on a detached G(z)
+        d, loss_real, (d_real,) = update_d(gan, state.d, [(real, 1.0, drop_real)])
+        fake, g_stats = apply_net(gan.generator, state.g.params, state.g.batch_stats, gan.sample_z(z_key, n),
+                                  train=True)
+        d, loss_fake, (d_fake,) = update_d(gan, d, [(jax.lax.stop_gradient(fake), 0.0, drop_fake)])
 
-        g_z = gan.sample_z(g_z_key, n)
+        # (2) Update G through the updated D, on another fresh z
+        g, d_stats, g_loss, d_fake_after = update_g_fresh(gan, state.g, g_stats, d, gan.sample_z(g_z_key, n), drop_g)
 
-        def g_loss_fn(g_params):
-            fake, new_g_stats = apply_net(G, g_params, g_stats, g_z, train=True)
-            p, new_d_stats = apply_net(D, d.params, d.batch_stats, fake, train=True, rng=drop_g)
-            return criterion(p, 1.0), (new_g_stats, new_d_stats, jnp.mean(p))
-
-        (g_loss, (g_stats, d_stats, d_fake_after)), g_grads = jax.value_and_grad(g_loss_fn, has_aux=True)(
-            state.g.params
-        )
-        g = _update(gan.g_tx, state.g, g_grads, g_stats)
         metrics = dict(d_loss=(loss_real + loss_fake) / 2, g_loss=g_loss, d_real=d_real, d_fake=d_fake,
                        d_fake_after=d_fake_after)
         return state.replace(step=state.step + 1, g=g, d=d.replace(batch_stats=d_stats)), metrics
@@ -196,6 +205,32 @@ def make_train_chunk(gan: GAN, donate: bool = False):
         return jax.lax.scan(body, state, batches)
 
     return jax.jit(train_chunk, donate_argnums=(0,) if donate else ())
+
+
+class ChunkRunner:
+    """Runs chunks of up to `length` steps, all through one compiled `train_chunk`.
+
+    The one place that knows about padding: a chunk cut short by an event is padded to
+    `length` batches on the host (`pad`), runs only its `count` steps, and comes back with its
+    metrics trimmed to those steps (`run`).
+    """
+
+    def __init__(self, train_chunk, length: int):
+        self.train_chunk, self.length = train_chunk, length
+
+    def pad(self, batches: np.ndarray) -> np.ndarray:
+        """The chunk's uint8 batches (count, B, H, W, C), padded with zeros to `length`."""
+        if len(batches) == self.length:
+            return batches
+        filler = np.zeros((self.length - len(batches), *batches.shape[1:]), batches.dtype)
+        return np.concatenate([batches, filler])
+
+    def run(self, state: GANState, batches, count: int) -> tuple[GANState, Metrics]:
+        """`count` steps on a padded chunk already on the device; metrics of shape (count,)."""
+        state, metrics = self.train_chunk(state, batches, count)
+        if count < self.length:
+            metrics = {k: v[:count] for k, v in metrics.items()}
+        return state, metrics
 
 
 def make_generate(gan: GAN):

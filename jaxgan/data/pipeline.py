@@ -90,3 +90,8 @@ def to_float(images_u8, scale: str):
     i.e. (x / 255 - 0.5) / 0.5, in that order and in float32: a lookup of the 256 values.
     """
     return jnp.asarray(_float_values(scale))[images_u8]
+
+
+def value_range(scale: str) -> tuple[float, float]:
+    """The range `to_float` maps images into, which grids and scores map back from."""
+    return (-1.0, 1.0) if scale == "minus_one_one" else (0.0, 1.0)
