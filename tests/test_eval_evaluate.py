@@ -18,10 +18,10 @@ from jaxgan.errors import JaxganError
 from jaxgan.quality import classifier as clf
 from jaxgan.quality import make_evaluator
 from jaxgan.quality.classifier import DomainCNN
-from jaxgan.quality.evaluator import Evaluator, RealImages
+from jaxgan.quality.scoring import Evaluator, RealImages
 from jaxgan.quality.labels import load_labeled
 from jaxgan.gan import build_gan, init_state
-from jaxgan.trained import load_generator
+from jaxgan.pretrained import load_generator
 from jaxgan.steps import make_generate
 from tests.conftest import FASHION_CONFIG, REPO
 from tests.test_eval_classifier import write_labelled_idx
@@ -66,8 +66,9 @@ def test_evaluate_cli_writes_json_and_table(trained, monkeypatch, tmp_path, caps
     out = tmp_path / "eval.json"
     assert evaluate_cli.main(["--run", str(run), "--num-samples", "250", "--json", str(out)]) == 0
     table = capsys.readouterr().out
-    for word in ("FID", "KID", "classes covered", "marginal entropy", "floor (real test)", "T-shirt/top"):
+    for word in ("FID", "KID x10^3", "classes covered", "marginal entropy", "floor (200 real test)", "T-shirt/top"):
         assert word in table
+    assert "the test split has only 200 images" in table and "--num-samples 200" in table
     result = json.loads(out.read_text())
     assert result["step"] == 10 and result["features"]["name"] == "classifier"
     g, f = result["generated"], result["floor"]
@@ -79,9 +80,17 @@ def test_evaluate_cli_writes_json_and_table(trained, monkeypatch, tmp_path, caps
         assert 0 <= r["marginal_entropy"] <= np.log(10) + 1e-9
     assert 1 <= f["classes_covered"] <= 10  # (the classifier here is untrained)
 
-    # One checkpoint step, by its folder.
-    assert evaluate_cli.main(["--checkpoint", str(run / "checkpoints" / "5"), "--num-samples", "50"]) == 0
-    assert "step 5:" in capsys.readouterr().out
+    kid_row = next(line for line in table.splitlines() if line.startswith("KID x10^3"))
+    assert kid_row.split()[2] == f"{1e3 * g['kid']:.2f}"
+
+    # One checkpoint step, by its folder; the floor at the score's sample size.
+    out50 = tmp_path / "eval50.json"
+    assert evaluate_cli.main(["--checkpoint", str(run / "checkpoints" / "5"), "--num-samples", "50",
+                              "--json", str(out50)]) == 0
+    table = capsys.readouterr().out
+    assert "step 5:" in table and "floor (50 real test)" in table and "note:" not in table
+    floor50 = json.loads(out50.read_text())["floor"]
+    assert floor50["num_images"] == 50 and floor50["fid"] != pytest.approx(f["fid"])
 
 
 def test_evaluate_without_classifier_says_how_to_train_one(trained, monkeypatch, tmp_path, capsys):

@@ -4,7 +4,7 @@
 their class labels, train or test, for the domain classifier and evaluation.
 """
 
-from jaxgan.data.labelled import CLASS_NAMES, LabelledImages, labelled_config, load_labelled
+from jaxgan.data.class_labels import CLASS_NAMES, LabelledImages, labelled_config, load_labelled
 from jaxgan.data.pipeline import BatchPipeline, to_float, value_range
 from jaxgan.data.sources import load_images
 

@@ -71,7 +71,12 @@ def find_csv(cfg: DataConfig) -> Path:
 
 
 def read_csv_digits(path: str | Path, label_column: str = "first") -> np.ndarray:
-    """Reads one MNIST CSV file into uint8 (N, 28, 28, 1); the labels are dropped.
+    """Reads one MNIST CSV file into uint8 (N, 28, 28, 1); the labels are dropped."""
+    return read_csv_labelled(path, label_column)[0]
+
+
+def read_csv_labelled(path: str | Path, label_column: str = "first") -> tuple[np.ndarray, np.ndarray]:
+    """Reads one MNIST CSV file into images uint8 (N, 28, 28, 1) and labels uint8 (N,) 0..9.
 
     Raises:
       JaxganError: unreadable or corrupt gzip, no rows, a line with the wrong number of
@@ -106,7 +111,7 @@ def read_csv_digits(path: str | Path, label_column: str = "first") -> np.ndarray
     else:
         labels, pixels = table[:, -1], table[:, :-1]
     _check_labels(path, text, start, table, labels, label_column)
-    return np.ascontiguousarray(pixels).reshape(-1, 28, 28, 1)
+    return np.ascontiguousarray(pixels).reshape(-1, 28, 28, 1), np.ascontiguousarray(labels)
 
 
 def load_csv_digits(cfg: DataConfig) -> np.ndarray:

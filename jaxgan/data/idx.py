@@ -1,7 +1,10 @@
-"""The IDX file format of MNIST and Fashion-MNIST (gzip-compressed or raw).
+"""MNIST and Fashion-MNIST as IDX files (gzip-compressed or raw): the format and the files.
 
 Layout (http://yann.lecun.com/exdb/mnist/): two zero bytes, a type byte, a byte giving the
 number of dimensions, then one big-endian uint32 per dimension, then the data in C order.
+
+A split's files are `{train,t10k}-images-idx3-ubyte[.gz]` and `{train,t10k}-labels-idx1-ubyte[.gz]`;
+`data.root` may name the directory holding them or the images file itself.
 """
 
 from __future__ import annotations
@@ -10,9 +13,12 @@ import gzip
 import io
 import math
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 
+from jaxgan.config import DataConfig
+from jaxgan.data import locate
 from jaxgan.errors import JaxganError
 
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -85,3 +91,72 @@ def write_idx(path: str | Path, array: np.ndarray, compress: bool | None = None)
     if compress is None:
         compress = path.suffix == ".gz"
     path.write_bytes(gzip.compress(payload) if compress else payload)
+
+
+# ----------------------------------------------------------------------------------------------
+# A split's files
+
+SPLIT_PREFIX = {"train": "train", "test": "t10k"}
+
+
+def file_names(split: str) -> tuple[str, str]:
+    """(images, labels) file names of `split`, without the optional .gz."""
+    prefix = SPLIT_PREFIX[split]
+    return f"{prefix}-images-idx3-ubyte", f"{prefix}-labels-idx1-ubyte"
+
+
+def _file_in(directory: Path, name: str) -> Optional[Path]:
+    return next((c for c in (directory / name, directory / f"{name}.gz") if c.is_file()), None)
+
+
+def find_images(cfg: DataConfig) -> Path:
+    """The images file of `cfg.split`, searched where `locate` looks."""
+    name = file_names(cfg.split)[0]
+
+    def accept(directory: Path) -> Optional[Path]:
+        if directory.is_file() and directory.name.startswith(name):
+            return directory
+        return _file_in(directory, name)
+
+    return locate.find(cfg.dataset, cfg.root, accept, f"{name}[.gz]")
+
+
+def find_training_dir(cfg: DataConfig) -> Path:
+    """The directory holding the training images *and* labels; the test split lies beside them."""
+    images, labels = file_names("train")
+
+    def accept(directory: Path) -> Optional[Path]:
+        if directory.is_file():  # data.root names the images file: look beside it
+            directory = directory.parent
+        return directory if _file_in(directory, images) and _file_in(directory, labels) else None
+
+    return locate.find(cfg.dataset, cfg.root, accept, f"{images}[.gz] with {labels}[.gz]")
+
+
+def read_images(path: Path) -> np.ndarray:
+    """An IDX images file (N, H, W) -> uint8 (N, H, W, 1)."""
+    images = read_idx(path)
+    if images.dtype != np.uint8 or images.ndim != 3:
+        raise JaxganError(f"{path}: expected uint8 images of shape (N, H, W), got {images.dtype} {images.shape}")
+    return images[..., None]
+
+
+def load_idx_images(cfg: DataConfig) -> np.ndarray:
+    """LOADERS['idx']: the split's images, uint8 (N, 28, 28, 1)."""
+    return read_images(find_images(cfg))
+
+
+def read_labelled(directory: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """`split`'s images uint8 (N, 28, 28, 1) and labels uint8 (N,) 0..9, from `directory`."""
+    names = file_names(split)
+    paths = [_file_in(directory, name) for name in names]
+    if None in paths:
+        raise JaxganError(f"{names[0]}[.gz] with {names[1]}[.gz] not found in {directory}, beside the "
+                          "training files (the classifier's test accuracy and the FID floor need them)")
+    images, labels = read_images(paths[0]), read_idx(paths[1])
+    if labels.dtype != np.uint8 or labels.ndim != 1 or len(labels) != len(images):
+        raise JaxganError(
+            f"{paths[1]}: expected {len(images)} uint8 labels (one per image), got {labels.dtype} {labels.shape}")
+    if labels.size and labels.max() > 9:
+        raise JaxganError(f"{paths[1]}: labels must be 0..9, found {int(labels.min())}..{int(labels.max())}")
+    return images, labels

@@ -6,47 +6,18 @@ pipeline and the models never see file formats.
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable
 
 import numpy as np
 
 from jaxgan.config import DataConfig
-from jaxgan.data import idx, locate
 from jaxgan.data.cifar10 import load_cifar10
 from jaxgan.data.csv_digits import load_csv_digits
 from jaxgan.data.hdf5_images import load_hdf5_images
+from jaxgan.data.idx import load_idx_images
 from jaxgan.data.image_folder import load_image_folder
 from jaxgan.data.tfds_source import load_tfds
 from jaxgan.errors import JaxganError
-
-_IDX_PREFIX = {"train": "train", "test": "t10k"}
-
-
-def _find_idx_images(cfg: DataConfig) -> Path:
-    name = f"{_IDX_PREFIX[cfg.split]}-images-idx3-ubyte"
-
-    def accept(directory: Path) -> Optional[Path]:
-        if directory.is_file() and directory.name.startswith(name):
-            return directory
-        for candidate in (directory / name, directory / f"{name}.gz"):
-            if candidate.is_file():
-                return candidate
-        return None
-
-    return locate.find(cfg.dataset, cfg.root, accept, f"{name}[.gz]")
-
-
-def load_idx_images(cfg: DataConfig) -> np.ndarray:
-    """MNIST-style IDX images (N, 28, 28) -> (N, 28, 28, 1) uint8."""
-    path = _find_idx_images(cfg)
-    images = idx.read_idx(path)
-    if images.dtype != np.uint8 or images.ndim != 3:
-        raise JaxganError(
-            f"{path}: expected uint8 images of shape (N, H, W), got {images.dtype} {images.shape}"
-        )
-    return images[..., None]
-
 
 # format name (config `data.format`) -> reader
 LOADERS: dict[str, Callable[[DataConfig], np.ndarray]] = {

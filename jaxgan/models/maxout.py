@@ -37,8 +37,8 @@ class Maxout(nn.Module):
 
     @nn.compact
     def __call__(self, x):
-        y = torch_linear(self.features * self.pieces, x.shape[-1], name="linear")(x)
-        return jnp.max(y.reshape((*y.shape[:-1], self.features, self.pieces)), axis=-1)
+        y = torch_linear(self.features * self.pieces, x.shape[-1], name="linear")(x)  # (B, features * k)
+        return jnp.max(y.reshape((*y.shape[:-1], self.features, self.pieces)), axis=-1)  # (B, features)
 
 
 class MaxoutGenerator(nn.Module):
@@ -58,7 +58,7 @@ class MaxoutGenerator(nn.Module):
             x = f(torch_linear(width, x.shape[-1], name=f"linear_{i + 1}")(x))  # (B, width)
         x = torch_linear(math.prod(self.image_shape), x.shape[-1], name=f"linear_{len(self.hidden) + 1}")(x)
         x = activation(self.output)(x)  # (B, H*W*C)
-        return x.reshape((z.shape[0], *self.image_shape))
+        return x.reshape((z.shape[0], *self.image_shape))  # (B, H, W, C)
 
 
 class MaxoutDiscriminator(nn.Module):
@@ -93,7 +93,7 @@ class MaxoutDiscriminator(nn.Module):
             else:
                 x = nn.Dropout(self.dropout, deterministic=not train, name=f"drop_{i + 1}")(x)
         x = torch_linear(1, x.shape[-1], name="linear")(x)  # (B, 1)
-        return activation(self.output)(x).reshape((-1,))
+        return activation(self.output)(x).reshape((-1,))  # (B,)
 
 
 def build_maxout(cfg: ModelConfig, image_shape: tuple[int, int, int]) -> tuple[nn.Module, nn.Module]:

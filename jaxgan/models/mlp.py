@@ -25,10 +25,10 @@ def _mlp(x, hidden: Sequence[int], out_features: int, act: str, negative_slope: 
     """
     f = activation(act, negative_slope)
     for i, width in enumerate(hidden):
-        x = f(torch_linear(width, x.shape[-1], name=f"fc{i}")(x))
+        x = f(torch_linear(width, x.shape[-1], name=f"fc{i}")(x))  # (B, width)
         if norm == "layernorm":
-            x = TorchLayerNorm(name=f"norm{i}")(x)
-    x = torch_linear(out_features, x.shape[-1], name=f"fc{len(hidden)}")(x)
+            x = TorchLayerNorm(name=f"norm{i}")(x)  # (B, width)
+    x = torch_linear(out_features, x.shape[-1], name=f"fc{len(hidden)}")(x)  # (B, out_features)
     return activation(output)(x)
 
 
@@ -45,8 +45,8 @@ class MLPGenerator(nn.Module):
     @nn.compact
     def __call__(self, z, train: bool = True):
         x = _mlp(z, self.hidden, math.prod(self.image_shape), self.activation,
-                 self.negative_slope, self.norm, self.output)
-        return x.reshape((z.shape[0], *self.image_shape))
+                 self.negative_slope, self.norm, self.output)  # (B, H*W*C)
+        return x.reshape((z.shape[0], *self.image_shape))  # (B, H, W, C)
 
 
 class MLPDiscriminator(nn.Module):
@@ -60,6 +60,6 @@ class MLPDiscriminator(nn.Module):
 
     @nn.compact
     def __call__(self, images, train: bool = True):
-        x = images.reshape((images.shape[0], -1))
-        x = _mlp(x, self.hidden, 1, self.activation, self.negative_slope, self.norm, self.output)
-        return jnp.reshape(x, (-1,))
+        x = images.reshape((images.shape[0], -1))  # (B, H*W*C), torch's view(B, -1)
+        x = _mlp(x, self.hidden, 1, self.activation, self.negative_slope, self.norm, self.output)  # (B, 1)
+        return jnp.reshape(x, (-1,))  # (B,)

