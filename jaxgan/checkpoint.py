@@ -9,15 +9,23 @@ directory behind; the run's writer removes such leftovers when it opens the run 
 (`discard_partial`). Deleting an old checkpoint (beyond the newest K) is made atomic the same
 way: orbax renames it into `.deleted/` and only then is it removed file by file, so a kill
 during the deletion never leaves a half-deleted `<step>/` that looks like a checkpoint.
+
+A checkpoint that cannot be read (its files truncated or lost) is named in one line and the
+newest older one that can be read is used instead (`Checkpointer.restore` without a step, and
+`Checkpointer.restore_newest`): the trainer's `--resume`, `jaxgan.sample`, `jaxgan.evaluate`
+and the converter all restore through them. The trainer also moves the damaged one aside, to
+`checkpoints/.damaged/<step>`, so that training writes that step again.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shutil
+import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import jax
 import numpy as np
@@ -31,6 +39,60 @@ from jaxgan.gan import GANState
 PARTIAL_MARK = ".orbax-checkpoint-tmp"
 # Where orbax moves a checkpoint it retires, before we delete it (not a step name).
 DELETED_DIR = ".deleted"
+# Where the trainer moves a checkpoint that cannot be read (kept for a person to look at).
+DAMAGED_DIR = ".damaged"
+# Room kept free beside the checkpoints for sample images, plots and logs.
+OTHER_FILES_BYTES = 16 * 2**20
+
+
+class DamagedCheckpoint(JaxganError):
+    """A checkpoint whose files cannot be read back (the recipe fits it, or cannot be checked)."""
+
+
+def complete_steps(directory: Path) -> list[int]:
+    """The steps whose checkpoint is complete on disk (orbax names `<step>/` only once written)."""
+    if not Path(directory).is_dir():
+        return []
+    return sorted(int(p.name) for p in Path(directory).iterdir() if p.name.isdigit() and p.is_dir())
+
+
+def kept_note(directory: Path, failed_step: Optional[int] = None) -> str:
+    """What a run stopped by a failed write leaves to continue from, as the end of its error line."""
+    steps = [s for s in complete_steps(directory) if s != failed_step]
+    return (f"the last complete checkpoint, step {steps[-1]}, is kept: free some space and --resume" if steps
+            else "there is no complete checkpoint yet: free some space and start again")
+
+
+def state_bytes(state) -> int:
+    """The size of one checkpoint of `state`, uncompressed."""
+    return sum(int(np.prod(np.shape(x))) * np.dtype(x.dtype).itemsize for x in jax.tree.leaves(state))
+
+
+class _FailedWriteLog(logging.Filter):
+    """Drops the traceback orbax logs from its writer thread when a write fails: the same
+    failure reaches `Checkpointer.wait`, which reports it as one line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and f"{os.sep}orbax{os.sep}" in record.pathname)
+
+
+logging.getLogger("absl").addFilter(_FailedWriteLog())
+
+
+def _quiet_closed_loop(hook):
+    """After a failed write orbax closes its event loop while tensorstore still completes the
+    cancelled writes; each completion reports 'Event loop is closed' from a thread no code
+    can catch in. Those reports are dropped; anything else goes to `hook`."""
+
+    def unraisable(info) -> None:
+        if isinstance(info.exc_value, RuntimeError) and str(info.exc_value) == "Event loop is closed":
+            return
+        hook(info)
+
+    return unraisable
+
+
+sys.unraisablehook = _quiet_closed_loop(sys.unraisablehook)
 
 
 def tensor_name(path) -> str:
@@ -43,7 +105,7 @@ _WRITE_ERRORS = (OSError, ValueError, RuntimeError)
 
 
 def _cause(e: BaseException) -> str:
-    """The short reason of a failed write: 'No space left on device', 'File too large', ..."""
+    """The short reason of a failed read or write: 'No space left on device', 'File too large', ..."""
     if isinstance(e, OSError) and e.strerror:
         return e.strerror
     code = re.search(r"os_error_code='?(\d+)", str(e))
@@ -65,6 +127,7 @@ class Checkpointer:
 
     def __init__(self, directory: str | Path, keep: int = 3):
         self.directory = Path(directory).absolute()
+        self.keep = keep
         self._writer = False  # set by save/discard_partial: only a writer empties .deleted/ on close
         self._in_flight: Optional[int] = None  # the step of the save orbax may still be writing
         self._failed = False
@@ -126,10 +189,28 @@ class Checkpointer:
     def _write_error(self, step: Optional[int], e: BaseException) -> JaxganError:
         self._failed = True
         what = f"the checkpoint of step {step}" if step is not None else "a checkpoint"
-        steps = [s for s in self.all_steps() if s != step]
-        kept = (f"the last complete checkpoint, step {steps[-1]}, is kept: free some space and --resume" if steps
-                else "there is no complete checkpoint yet: free some space and start again")
-        return JaxganError(f"{self.directory}: {what} could not be written ({_cause(e)}); {kept}")
+        return JaxganError(f"{self.directory}: {what} could not be written ({_cause(e)}); "
+                           f"{kept_note(self.directory, step)}")
+
+    def check_room(self, state: GANState, workdir: Path) -> None:
+        """Fails before training if the disk cannot take what this run will newly write: the
+        checkpoints up to keep+1 (one is written while the oldest still exists), counting those
+        already here, plus room for images and logs."""
+        per_checkpoint = state_bytes(state)
+        existing = len(complete_steps(self.directory))
+        new = max(self.keep + 1 - existing, 1)
+        need = per_checkpoint * new + OTHER_FILES_BYTES
+        try:
+            free = shutil.disk_usage(workdir).free
+        except OSError:
+            return
+        if free < need:
+            beside = f" beside the {existing} already written" if existing else ""
+            raise JaxganError(
+                f"{workdir}: {free / 2**20:.1f} MiB free on its disk, but the run needs about {need / 2**20:.1f} MiB "
+                f"more ({new} new checkpoint{'s' if new > 1 else ''} of {per_checkpoint / 2**20:.1f} MiB{beside}, "
+                "images and logs); free some space, lower train.keep_checkpoints or choose another --workdir"
+            )
 
     def check_fits(self, template: GANState, step: int) -> None:
         """Refuses a checkpoint whose tensors differ from `template`'s, naming the first one."""
@@ -164,10 +245,52 @@ class Checkpointer:
             )
 
     def restore(self, template: GANState, step: Optional[int] = None) -> tuple[GANState, dict[str, Any]]:
-        """Restores into the structure of `template` (a freshly initialised state)."""
-        step = self.latest_step() if step is None else step
-        if step is None:
+        """Restores into the structure of `template` (a freshly initialised state): checkpoint
+        `step`, or without one the newest that can be read (see `restore_newest`)."""
+        state, meta, _ = self.restore_newest(lambda meta: template, step)
+        return state, meta
+
+    def restore_newest(self, make_template: Callable[[dict[str, Any]], GANState],
+                       step: Optional[int] = None) -> tuple[GANState, dict[str, Any], int]:
+        """(state, record, step) of checkpoint `step`, or without one of the newest readable one.
+
+        `make_template(record)` builds the state to restore into from the checkpoint's JSON
+        record (e.g. from its image shape). A checkpoint that cannot be read is named on
+        stderr and the next older one is tried; a checkpoint of another model is refused.
+        """
+        steps = self.all_steps()
+        if step is not None and step not in steps:
+            here = ", ".join(map(str, steps)) or "none"
+            raise JaxganError(f"{self.directory / str(step)}: no such checkpoint (steps in {self.directory}: {here})")
+        candidates = [step] if step is not None else steps[::-1]
+        if not candidates:
             raise JaxganError(f"{self.directory}: no checkpoint to resume from")
+        for n, candidate in enumerate(candidates):
+            try:
+                meta = self.read_meta(candidate)
+                state, meta = self._restore_step(make_template(meta), candidate)
+                return state, meta, candidate
+            except DamagedCheckpoint as e:
+                if n + 1 == len(candidates):
+                    older = "" if step is not None else "; no older checkpoint can be read either"
+                    raise DamagedCheckpoint(f"{e}{older}") from None
+                print(f"warning: {e}; using the next older checkpoint, step {candidates[n + 1]}",
+                      file=sys.stderr, flush=True)
+                self._set_aside(candidate)
+        raise AssertionError("unreachable")
+
+    def read_meta(self, step: int) -> dict[str, Any]:
+        """The JSON record saved beside checkpoint `step` (recipe, step, epoch, image shape)."""
+        try:
+            meta = self.manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
+        except (ValueError, KeyError, TypeError, OSError, RuntimeError) as e:
+            raise DamagedCheckpoint(f"{self.directory / str(step)}: checkpoint record is damaged or missing "
+                                    f"({_cause(e)})") from None
+        if not isinstance(meta, dict):
+            raise DamagedCheckpoint(f"{self.directory / str(step)}: checkpoint record is not a JSON object")
+        return dict(meta)
+
+    def _restore_step(self, template: GANState, step: int) -> tuple[GANState, dict[str, Any]]:
         self.check_fits(template, step)
         target = serialization.to_state_dict(template)
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
@@ -177,13 +300,23 @@ class Checkpointer:
                 args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore()),
             )
         except (ValueError, KeyError, TypeError, OSError, RuntimeError) as e:
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise JaxganError(
-                f"{self.directory / str(step)}: checkpoint does not fit this recipe's model or is damaged "
-                f"({first[:200]})"
+            raise DamagedCheckpoint(
+                f"{self.directory / str(step)}: checkpoint is damaged or does not fit this recipe's model "
+                f"({_cause(e)})"
             ) from None
         state = serialization.from_state_dict(template, restored["state"])
         return state, dict(restored["meta"])
+
+    def _set_aside(self, step: int) -> None:
+        """The trainer moves a damaged checkpoint out of the step list, so it is written again."""
+        if not self._writer:
+            return
+        aside = self.directory / DAMAGED_DIR
+        aside.mkdir(exist_ok=True)
+        target = aside / str(step)
+        _remove(target)
+        os.replace(self.directory / str(step), target)
+        self.manager.reload()
 
     def wait(self) -> None:
         """Blocks until the save in flight is on disk; a failed write becomes a JaxganError."""

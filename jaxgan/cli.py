@@ -10,6 +10,7 @@ A `JaxganError` (the user's to fix) becomes one `error: ...` line on stderr and 
 
 from __future__ import annotations
 
+import argparse
 import sys
 from typing import Callable, Optional
 
@@ -17,6 +18,13 @@ from jaxgan.errors import JaxganError, TrainingDiverged
 
 EXIT_REFUSED = 2
 EXIT_DIVERGED = 3
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse whose usage errors are one `error:` line and exit 2, like every refusal."""
+
+    def error(self, message: str):
+        self.exit(EXIT_REFUSED, f"error: {message} (see {self.prog} --help)\n")
 
 
 def run_cli(body: Callable[[], Optional[int]]) -> int:

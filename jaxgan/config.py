@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import difflib
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Annotated, Any, Literal, Optional
 
 import pydantic
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, Strict
 
 from jaxgan.errors import JaxganError
 
@@ -22,45 +22,54 @@ CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 
 
 class _Schema(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # NaN and infinity are never a meaningful learning rate, slope or rate.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+# A whole number written as one: not true/false, not text, not 2.0.
+Int = Annotated[int, Strict()]
+# Text that names something (a file, a folder, a dataset): never empty.
+Name = Annotated[str, Field(min_length=1)]
+# A layer width or a count of images/steps: large enough for any run, small enough to be no typo.
+Width = Annotated[Int, Field(gt=0, le=65536)]
 
 
 class DataConfig(_Schema):
     """Where the images come from and how they become tensors."""
 
-    dataset: str = Field(description="Dataset name, e.g. fashion_mnist, mnist, cifar10, celeba.")
+    dataset: Name = Field(description="Dataset name, e.g. fashion_mnist, mnist, cifar10, celeba.")
     format: Literal["idx", "csv", "cifar10", "image_folder", "hdf5", "tfds"]
-    root: Optional[str] = Field(None, description="Directory or file; searched before $JAXGAN_DATA.")
+    root: Optional[Name] = Field(None, description="Directory or file; searched before $JAXGAN_DATA.")
     split: Literal["train", "test"] = "train"
     # 'minus_one_one' is ToTensor then Normalize(0.5, 0.5); 'zero_one' is ToTensor alone.
     scale: Literal["zero_one", "minus_one_one"] = "minus_one_one"
-    image_size: Optional[int] = Field(None, gt=0, description="Resize + center crop to this size.")
-    channels: int = Field(1, ge=1, le=4)
+    image_size: Optional[Int] = Field(None, gt=0, le=4096, description="Resize + center crop to this size.")
+    channels: Int = Field(1, ge=1, le=4)
     label_column: Literal["first", "last"] = "first"
-    limit: Optional[int] = Field(None, gt=0, description="Use only the first N images.")
+    limit: Optional[Int] = Field(None, gt=0, description="Use only the first N images.")
     shuffle: bool = Field(True, description="Reshuffle every epoch (False: file order).")
     on_corrupt: Literal["stop", "skip"] = "stop"
-    tfds_name: Optional[str] = None
-    hdf5_group: str = "img_align_celeba"
-    cache_dir: Optional[str] = None
+    tfds_name: Optional[Name] = None
+    hdf5_group: Name = "img_align_celeba"
+    cache_dir: Optional[Name] = None
 
 
 class NetConfig(_Schema):
     """One network (generator or discriminator)."""
 
-    hidden: list[int] = Field(default_factory=list, description="Hidden widths of an MLP.")
+    hidden: list[Width] = Field(default_factory=list, description="Hidden widths of an MLP.")
     activation: Literal["relu", "leaky_relu", "sigmoid"] = "relu"
     negative_slope: float = Field(0.01, ge=0.0)
     norm: Literal["none", "layernorm", "batchnorm"] = "none"
     output: Literal["tanh", "sigmoid", "relu", "none"] = "none"
     dropout: float = Field(0.0, ge=0.0, lt=1.0)
-    maxout_pieces: Optional[int] = Field(None, gt=0)
-    width: Optional[int] = Field(None, gt=0, description="ngf / ndf of a DCGAN.")
+    maxout_pieces: Optional[Int] = Field(None, gt=0, le=64)
+    width: Optional[Width] = Field(None, description="ngf / ndf of a DCGAN.")
 
 
 class ModelConfig(_Schema):
     arch: Literal["mlp", "maxout", "dcgan"]
-    z_dim: int = Field(gt=0)
+    z_dim: Width
     generator: NetConfig
     discriminator: NetConfig
     # The prior of z: 'normal' is torch.randn (every seed but one); 'uniform' is torch.rand,
@@ -95,21 +104,21 @@ class OptimizersConfig(_Schema):
 
 
 class TrainConfig(_Schema):
-    batch_size: int = Field(gt=0)
-    epochs: int = Field(gt=0)
-    max_steps: Optional[int] = Field(None, gt=0, description="Stop after this many steps in all.")
+    batch_size: Int = Field(gt=0, le=2**20)
+    epochs: Int = Field(gt=0, le=10**6)
+    max_steps: Optional[Int] = Field(None, gt=0, le=10**10, description="Stop after this many steps in all.")
     # 'minibatch': the seeds' D-then-G step on a batch (000, 002, 003, 004). 'book': the book's
     # loop (seed 001): per batch (one image in the book) D on real, D on G(fresh z), then G on
     # another fresh z, each an optimiser step of its own.
     scheme: Literal["minibatch", "book"] = "minibatch"
     # 'same': the G step reuses the D step's z (seeds 000, 002, 003); 'fresh': new z (seed 004).
     generator_noise: Literal["same", "fresh"] = "same"
-    steps_per_dispatch: int = Field(100, gt=0, description="Train steps run inside one jit call.")
-    log_every: int = Field(100, gt=0)
-    sample_every: int = Field(600, gt=0)
-    checkpoint_every: int = Field(600, gt=0)
-    keep_checkpoints: int = Field(3, gt=0)
-    num_samples: int = Field(64, gt=0, description="Images in the fixed-noise grid.")
+    steps_per_dispatch: Int = Field(100, gt=0, le=10**6, description="Train steps run inside one jit call.")
+    log_every: Int = Field(100, gt=0)
+    sample_every: Int = Field(600, gt=0)
+    checkpoint_every: Int = Field(600, gt=0)
+    keep_checkpoints: Int = Field(3, gt=0, le=1000)
+    num_samples: Int = Field(64, gt=0, le=4096, description="Images in the fixed-noise grid.")
     # What a NaN or infinite loss or parameter does (checked after every dispatch, and the
     # parameters before every checkpoint, so a diverged state is never saved). 'stop': end
     # with a one-line error naming the step and the quantity; the last good checkpoint is
@@ -117,16 +126,18 @@ class TrainConfig(_Schema):
     # RNG key (a new random stream from there) and go on, at most max_rollbacks times per
     # process; each rollback is an event line in metrics.jsonl.
     on_divergence: Literal["stop", "rollback"] = "stop"
-    max_rollbacks: int = Field(3, ge=0)
+    max_rollbacks: Int = Field(3, ge=0, le=1000)
     # Devices to split each batch over; unset = every visible device (see jaxgan.parallel).
-    num_devices: Optional[int] = Field(None, gt=0)
+    num_devices: Optional[Int] = Field(None, gt=0)
 
 
 class Config(_Schema):
     """A whole recipe."""
 
-    name: str
-    seed: int = 0
+    # Also the default run folder, runs/<name>: one folder name, no path.
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+    # Seeds both frameworks accept: torch.manual_seed and jax.random.PRNGKey.
+    seed: Int = Field(0, ge=0, lt=2**32)
     data: DataConfig
     model: ModelConfig
     loss: LossConfig = LossConfig()
@@ -247,8 +258,10 @@ def _describe(err: dict[str, Any], source: str, set_keys: dict[str, str]) -> str
 
 
 def dump_config(config: Config, path: str | Path) -> None:
-    """Writes the resolved recipe (defaults filled in) as YAML."""
-    Path(path).write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+    """Writes the resolved recipe (defaults filled in) as YAML, all at once."""
+    from jaxgan.files import atomic_write
+
+    atomic_write(path, yaml.safe_dump(config.to_dict(), sort_keys=False))
 
 
 class EvalConfig(_Schema):
@@ -259,13 +272,13 @@ class EvalConfig(_Schema):
     from pytorch-fid's weights file.
     """
 
-    every: int = Field(0, ge=0, description="Evaluate during training every N steps (0: never).")
-    num_samples: int = Field(10000, ge=2, description="Generated images per evaluation.")
+    every: Int = Field(0, ge=0, description="Evaluate during training every N steps (0: never).")
+    num_samples: Int = Field(10000, ge=2, le=10**7, description="Generated images per evaluation.")
     metric: Literal["fid", "kid"] = Field("fid", description="What the best checkpoint minimises.")
     features: Literal["auto", "classifier", "inception"] = "auto"  # auto: classifier on (fashion_)mnist
-    inception_weights: Optional[str] = Field(None, description="pytorch-fid's pt_inception-2015-12-05-6726825d.pth.")
-    num_real: Optional[int] = Field(None, ge=2, description="Use only the first N real images as the reference.")
-    batch_size: int = Field(500, gt=0, description="Images per generator/feature call.")
+    inception_weights: Optional[Name] = Field(None, description="pytorch-fid's pt_inception-2015-12-05-6726825d.pth.")
+    num_real: Optional[Int] = Field(None, ge=2, description="Use only the first N real images as the reference.")
+    batch_size: Int = Field(500, gt=0, le=2**20, description="Images per generator/feature call.")
 
 
 Config.model_rebuild()  # resolves Config.eval's forward reference to EvalConfig

@@ -21,6 +21,8 @@ PathLike = Union[str, os.PathLike]
 
 
 def _first_line(error: BaseException) -> str:
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
     return (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
 
 

@@ -216,18 +216,22 @@ def train(t: TrainingRun, state: GANState, progress_enabled: bool) -> dict[str, 
 def _open_checkpoints(workdir: Path, config: Config, resume: bool) -> Checkpointer:
     """The run's checkpointer, after checking that --resume (or its absence) fits the folder."""
     checkpointer = Checkpointer(workdir / "checkpoints", keep=config.train.keep_checkpoints)
-    if jax.process_index() == 0:
-        checkpointer.discard_partial()  # left by a process killed while saving
-    latest = checkpointer.latest_step()
-    if resume:
-        if latest is None:
-            raise JaxganError(f"{workdir}: nothing to resume (no checkpoint in {workdir / 'checkpoints'})")
-        check_resumable(workdir / "config.yaml", config)
-    elif latest is not None:
-        raise JaxganError(
-            f"{workdir}: already holds a run (checkpoint at step {latest}); "
-            "pass --resume to continue it, or choose another --workdir"
-        )
+    try:
+        if jax.process_index() == 0:
+            checkpointer.discard_partial()  # left by a process killed while saving
+        latest = checkpointer.latest_step()
+        if resume:
+            if latest is None:
+                raise JaxganError(f"{workdir}: nothing to resume (no checkpoint in {workdir / 'checkpoints'})")
+            check_resumable(workdir / "config.yaml", config)
+        elif latest is not None:
+            raise JaxganError(
+                f"{workdir}: already holds a run (checkpoint at step {latest}); "
+                "pass --resume to continue it, or choose another --workdir"
+            )
+    except JaxganError:
+        checkpointer.close()
+        raise
     return checkpointer
 
 

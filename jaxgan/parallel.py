@@ -31,25 +31,48 @@ def initialize_distributed() -> None:
 
     Reads JAXGAN_COORDINATOR (host:port), JAXGAN_NUM_PROCESSES and JAXGAN_PROCESS_ID; on
     SLURM or a Cloud TPU slice, JAXGAN_DISTRIBUTED=auto lets JAX discover them itself.
-    CPU processes talk through gloo collectives.
+    CPU processes talk through gloo collectives. A value that cannot be right is refused in
+    one line before anything connects.
     """
-    coordinator = os.environ.get("JAXGAN_COORDINATOR")
-    auto = os.environ.get("JAXGAN_DISTRIBUTED") == "auto"
-    if not coordinator and not auto:
+    job = distributed_job(os.environ)
+    if job is None:
         return
     if jax.config.jax_platforms in (None, "", "cpu") or os.environ.get("JAX_PLATFORMS") == "cpu":
         jax.config.update("jax_cpu_collectives_implementation", "gloo")
-    if auto:
+    if job == "auto":
         jax.distributed.initialize()
         return
-    try:
-        num = int(os.environ["JAXGAN_NUM_PROCESSES"])
-        pid = int(os.environ["JAXGAN_PROCESS_ID"])
-    except (KeyError, ValueError):
-        raise JaxganError(
-            "JAXGAN_COORDINATOR is set: also set JAXGAN_NUM_PROCESSES and JAXGAN_PROCESS_ID to integers"
-        ) from None
+    coordinator, num, pid = job
     jax.distributed.initialize(coordinator_address=coordinator, num_processes=num, process_id=pid)
+
+
+def distributed_job(env) -> "None | str | tuple[str, int, int]":
+    """What the environment asks for: None (one process), 'auto', or (coordinator, processes, id)."""
+    mode = env.get("JAXGAN_DISTRIBUTED", "")
+    if mode not in ("", "auto"):
+        raise JaxganError(f"environment variable JAXGAN_DISTRIBUTED={mode!r}: the only value is auto (or unset it)")
+    coordinator = env.get("JAXGAN_COORDINATOR", "")
+    if not coordinator:
+        stray = [k for k in ("JAXGAN_NUM_PROCESSES", "JAXGAN_PROCESS_ID") if env.get(k)]
+        if stray and mode != "auto":
+            raise JaxganError(f"environment variable {stray[0]} is set but JAXGAN_COORDINATOR is not: "
+                              "set it to the host:port of process 0, or unset both")
+        return "auto" if mode == "auto" else None
+    host, _, port = coordinator.rpartition(":")
+    if not host or not port.isdigit() or not 1 <= int(port) <= 65535 or any(c.isspace() for c in coordinator):
+        raise JaxganError(f"environment variable JAXGAN_COORDINATOR={coordinator!r}: expected host:port, "
+                          "e.g. 10.0.0.1:12345 (port 1 to 65535)")
+    num = _env_int(env, "JAXGAN_NUM_PROCESSES", 1, 1_000_000)
+    pid = _env_int(env, "JAXGAN_PROCESS_ID", 0, num - 1)
+    return coordinator, num, pid
+
+
+def _env_int(env, name: str, low: int, high: int) -> int:
+    text = env.get(name, "")
+    if not text.strip().lstrip("+").isdigit() or not low <= int(text) <= high:
+        raise JaxganError(f"environment variable {name}={text!r}: JAXGAN_COORDINATOR is set, so this must be "
+                          f"a whole number from {low} to {high}")
+    return int(text)
 
 
 @dataclass(frozen=True)

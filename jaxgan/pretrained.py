@@ -35,7 +35,7 @@ class TrainedGenerator:
         return np.asarray(sample_noise(jax.random.PRNGKey(seed), (count, self.gan.z_dim), self.gan.noise))
 
 
-def _run_dir_and_step(checkpoint: Path) -> tuple[Path, Optional[int]]:
+def run_dir_and_step(checkpoint: Path) -> tuple[Path, Optional[int]]:
     """Accepts a run folder, its checkpoints/ folder, or one checkpoints/<step> folder."""
     checkpoint = checkpoint.absolute()
     if checkpoint.name.isdigit() and checkpoint.parent.name in ("checkpoints", "best"):
@@ -45,33 +45,42 @@ def _run_dir_and_step(checkpoint: Path) -> tuple[Path, Optional[int]]:
     return checkpoint, None
 
 
+
+
 def load_generator(checkpoint: str | Path) -> TrainedGenerator:
-    """The generator of a run folder (latest checkpoint) or of one checkpoint step folder."""
-    run_dir, step = _run_dir_and_step(Path(checkpoint))
+    """The generator of a run folder (its newest readable checkpoint) or of one checkpoint step folder."""
+    run_dir, step = run_dir_and_step(Path(checkpoint))
     path = Path(checkpoint).absolute()
     folder = "best" if "best" in (path.name, path.parent.name) else "checkpoints"
     config_path = run_dir / "config.yaml"
     if not (run_dir / folder).is_dir() or not config_path.is_file():
         raise JaxganError(f"{checkpoint}: not a jaxgan run folder (expected config.yaml and checkpoints/ in {run_dir})")
     config = load_config(config_path)
+
+    def template(meta: dict) -> GANState:
+        return init_state(build_gan(config, _image_shape(meta, config)), config.seed)
+
     checkpointer = Checkpointer(run_dir / folder)
     try:
-        step = checkpointer.latest_step() if step is None else step
-        if step is None:
+        if not checkpointer.all_steps():
             raise JaxganError(f"{run_dir / folder}: holds no checkpoint")
-        meta = checkpointer.manager.restore(step, args=_meta_only())["meta"]
-        gan = build_gan(config, tuple(meta["image_shape"]))
-        state, _ = checkpointer.restore(init_state(gan, config.seed), step)
+        state, meta, step = checkpointer.restore_newest(template, step)
     finally:
         checkpointer.close()
+    gan = build_gan(config, _image_shape(meta, config))
     vrange = (-1.0, 1.0) if config.data.scale == "minus_one_one" else (0.0, 1.0)
     return TrainedGenerator(gan, state, vrange, step)
 
 
-def _meta_only():
-    import orbax.checkpoint as ocp
+def _image_shape(meta: dict, config) -> tuple[int, int, int]:
+    """The image shape the checkpoint records or, for one written without it (converted from
+    torch_ref), the recipe's."""
+    shape = meta.get("image_shape")
+    if isinstance(shape, list) and len(shape) == 3 and all(isinstance(n, int) and n > 0 for n in shape):
+        return tuple(shape)
+    from jaxgan.torch_weights import recipe_image_shape
 
-    return ocp.args.Composite(meta=ocp.args.JsonRestore())
+    return recipe_image_shape(config)
 
 
 def seed_experiments(generator: TrainedGenerator, seed: int = 0) -> dict[str, np.ndarray]:
@@ -82,3 +91,14 @@ def seed_experiments(generator: TrainedGenerator, seed: int = 0) -> dict[str, np
     steps = np.arange(12, dtype=np.float32)[:, None] / 11.0
     interpolation = seed1[None] + (seed2 - seed1)[None] * steps
     return {"arithmetic": generator(arithmetic), "interpolation": generator(interpolation)}
+
+
+def save_seed_experiments(generator: TrainedGenerator, out: str | Path, seed: int = 0) -> Path:
+    """`seed_experiments` as one labelled PNG: the five operations on the first row, the
+    twelve interpolation steps on the second."""
+    from jaxgan.images import seed_experiments_figure
+
+    result = seed_experiments(generator, seed)
+    title = f"step {generator.step}, --seed {seed}: G of two seeds and of their sum, difference and product"
+    return seed_experiments_figure(result["arithmetic"], result["interpolation"], out,
+                                   value_range=generator.value_range, title=title)

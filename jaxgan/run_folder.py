@@ -10,30 +10,40 @@
       checkpoints/<step>/   orbax checkpoints (see jaxgan.checkpoint)
       tensorboard/          event files for `tensorboard --logdir <workdir>`
       summary.json          wall time, steps/s, final metrics, paths
+      .jaxgan.lock          held by the process training into the folder (see jaxgan.run_lock)
+
+Every write that fails (a full disk, a file-size limit, a folder made read-only) stops the run
+with one line naming the file and the last complete checkpoint, which `--resume` continues.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
-import os
 import tempfile
+import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator, Optional
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from tensorboardX import SummaryWriter  # noqa: E402
 
 from jaxgan import images as image_io  # noqa: E402
+from jaxgan.checkpoint import kept_note  # noqa: E402
 from jaxgan.errors import JaxganError  # noqa: E402
+from jaxgan.progress import SEED_NAMES  # noqa: E402
+from jaxgan.files import atomic_path, atomic_write  # noqa: E402
+from jaxgan.run_lock import LOCK_NAME  # noqa: E402
+from jaxgan.tensorboard_events import Event, EventsWriter, SessionLog, tb_summary  # noqa: E402  (no torch)
 
-# How the seeds name what they log.
-SEED_NAMES = {"d_loss": "Loss_D", "g_loss": "Loss_G", "d_real": "D(x)", "d_fake": "D(G(z))",
-              "d_fake_after": "D(G(z)) after D step"}
+
+# What a jaxgan run folder holds (see the module docstring); anything else belongs to someone else.
+RUN_ENTRIES = frozenset({"config.yaml", "metrics.jsonl", "samples", "checkpoints", "tensorboard", "summary.json",
+                         "loss_curves.png", "real_vs_fake.png", "best", "best.json", LOCK_NAME})
 
 
 def check_writable(workdir: Path) -> None:
@@ -46,10 +56,106 @@ def check_writable(workdir: Path) -> None:
         raise JaxganError(f"{workdir}: run folder is not writable ({e.strerror}); choose another --workdir") from None
 
 
+def _ours(name: str) -> bool:
+    """A name a run folder may hold: its files, and the temporary ones a killed write leaves."""
+    if name in RUN_ENTRIES or name.startswith(".write-test-"):
+        return True
+    base = name.lstrip(".").split(".tmp")[0]
+    return ".tmp" in name and base in RUN_ENTRIES
+
+
+def _is_recipe(path: Path) -> bool:
+    import yaml
+
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return False
+    return isinstance(raw, dict) and {"name", "data", "model", "train"} <= set(raw)
+
+
+def check_run_folder(workdir: Path) -> None:
+    """Refuses a folder that holds anything but a jaxgan run: training would overwrite it."""
+    if not workdir.is_dir():
+        return
+    foreign = sorted(entry.name for entry in workdir.iterdir() if not _ours(entry.name))
+    if not foreign and (not (workdir / "config.yaml").exists() or _is_recipe(workdir / "config.yaml")):
+        return
+    what = f"it holds {foreign[0]!r}" if foreign else "its config.yaml is not a jaxgan recipe"
+    more = f" and {len(foreign) - 1} other entr{'y' if len(foreign) == 2 else 'ies'}" if len(foreign) > 1 else ""
+    raise JaxganError(f"{workdir}: not empty and not a jaxgan run folder ({what}{more}); nothing was written: "
+                      "choose a new or empty --workdir")
+
+
+def parse_metrics(path: Path, text: str) -> list[dict[str, Any]]:
+    """The records of metrics.jsonl. A last line cut short (the disk filled mid-write) is
+    dropped; damage anywhere else is named."""
+    numbered = [(number, line) for number, line in enumerate(text.splitlines(), 1) if line.strip()]
+    records = []
+    for number, line in numbered:
+        try:
+            record = json.loads(line)
+            if not isinstance(record, dict) or not isinstance(record.get("step"), int):
+                raise ValueError("no integer step")
+        except ValueError as e:
+            if number == numbered[-1][0]:
+                break
+            raise JaxganError(f"{path}:{number}: not a metrics record ({str(e)[:80]}); remove the line or "
+                              "choose another --workdir") from None
+        records.append(record)
+    return records
+
+
+class _Events:
+    """A TensorBoard event file written on the caller's thread, so that a failed write (a
+    full disk) raises where it happens; tensorboardX's own writer writes from a thread of its
+    own, where such a failure would go unreported."""
+
+    def __init__(self, logdir: Path, purge_step: int):
+        logdir.mkdir(exist_ok=True)
+        self._writer = EventsWriter(str(logdir / "events"))
+        if purge_step:  # hides events logged after the checkpoint that training restarts from
+            self._writer.write_event(Event(step=purge_step, session_log=SessionLog(status=SessionLog.START)))
+        self._writer.flush()
+
+    def scalar(self, tag: str, value: float, step: int) -> None:
+        self._write(tb_summary.scalar(tag, value), step)
+
+    def image(self, tag: str, hwc: np.ndarray, step: int) -> None:
+        self._write(tb_summary.image(tag, hwc, dataformats="HWC"), step)
+
+    def _write(self, summary, step: int) -> None:
+        self._writer.write_event(Event(wall_time=time.time(), step=step, summary=summary))
+
+    def flush(self) -> None:
+        self._writer.flush()
+
+    def close(self) -> None:
+        self._writer.close()
+
+
+def close_all(*things, after_error: bool = False) -> None:
+    """Closes each of `things` (None skipped). After an error, a failure to close is dropped,
+    so that the error that stopped the run is the one reported; otherwise the first failure
+    is raised once everything is closed."""
+    first: Optional[BaseException] = None
+    for thing in things:
+        if thing is None:
+            continue
+        try:
+            thing.close()
+        except Exception as e:  # noqa: BLE001 - re-raised below unless an earlier error stands
+            first = first or e
+    if first is not None and not after_error:
+        raise first
+
+
 class RunFolder:
     """Writes metrics, images and plots of one run. Every method is a side effect on disk.
 
     In a multi-process job only process 0 writes (`enabled`); the others' calls do nothing.
+    A failed write raises a one-line JaxganError naming the file and the last complete
+    checkpoint.
     """
 
     def __init__(self, workdir: str | Path, start_step: int = 0, enabled: bool = True):
@@ -57,42 +163,74 @@ class RunFolder:
         self.enabled = enabled
         self.samples_dir = self.path / "samples"
         self.metrics_path = self.path / "metrics.jsonl"
+        self._failed = False
         if not enabled:
             return
         check_writable(self.path)
-        self.samples_dir.mkdir(exist_ok=True)
-        self._truncate_metrics_after(start_step)
-        self._metrics = self.metrics_path.open("a")
-        self._tb = SummaryWriter(str(self.path / "tensorboard"), purge_step=start_step or None)
+        with self._writing(self.path):
+            self.samples_dir.mkdir(exist_ok=True)
+            self.truncate_metrics_after(start_step)
+            self._metrics = self.metrics_path.open("a")
+            self._tb = _Events(self.path / "tensorboard", start_step)
 
-    def _truncate_metrics_after(self, step: int) -> None:
-        """On resume, drops lines logged after the checkpoint that training restarts from."""
-        if not self.metrics_path.exists():
+    @contextlib.contextmanager
+    def _writing(self, path: Path) -> Iterator[None]:
+        """Turns a failed write of `path` into one line that says what --resume continues from."""
+        try:
+            yield
+        except OSError as e:
+            self._failed = True
+            reason = e.strerror or (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
+            raise JaxganError(f"{path}: could not be written ({reason}); {kept_note(self.path / 'checkpoints')}") from None
+        except JaxganError as e:
+            if "could not be written" not in str(e):
+                raise
+            self._failed = True
+            raise JaxganError(f"{e}; {kept_note(self.path / 'checkpoints')}") from None
+
+    def truncate_metrics_after(self, step: int) -> None:
+        """On resume or rollback, drops lines logged after the step training restarts from."""
+        if not self.enabled or not self.metrics_path.exists():
             return
         kept = [line for line in self.read_metrics() if line["step"] <= step]
-        self.metrics_path.write_text("".join(json.dumps(line) + "\n" for line in kept))
+        atomic_write(self.metrics_path, "".join(json.dumps(line) + "\n" for line in kept))
+        if getattr(self, "_metrics", None) is not None:  # appends go on in the new file
+            self._metrics.close()
+            self._metrics = self.metrics_path.open("a")
 
     def read_metrics(self) -> list[dict[str, Any]]:
         if not self.metrics_path.exists():
             return []
-        return [json.loads(line) for line in self.metrics_path.read_text().splitlines() if line.strip()]
+        return parse_metrics(self.metrics_path, self.metrics_path.read_text(errors="replace"))
 
     def log(self, record: dict[str, Any]) -> None:
         if not self.enabled:
             return
-        self._metrics.write(json.dumps(record) + "\n")
-        self._metrics.flush()
-        for key, value in record.items():
-            if key not in ("step", "epoch") and isinstance(value, (int, float)):
-                self._tb.add_scalar(f"train/{key}", value, record["step"])
+        with self._writing(self.metrics_path):
+            self._metrics.write(json.dumps(record) + "\n")
+            self._metrics.flush()
+        with self._writing(self.path / "tensorboard"):
+            for key, value in record.items():
+                if key not in ("step", "epoch") and isinstance(value, (int, float)):
+                    self._tb.scalar(f"train/{key}", value, record["step"])
+            self._tb.flush()
 
     def save_samples(self, step: int, images: np.ndarray, value_range) -> Path:
         path = self.samples_dir / f"step_{step:07d}.png"
         if not self.enabled:
             return path
-        grid = image_io.save_grid(images, path, value_range=value_range)
-        self._tb.add_image("samples", grid, step, dataformats="HWC")
+        grid = image_io.to_uint8(image_io.make_grid(images, value_range=value_range))
+        self._save_png(grid, path)
+        with self._writing(self.path / "tensorboard"):
+            self._tb.image("samples", grid, step)
+            self._tb.flush()
         return path
+
+    def _save_png(self, pixels: np.ndarray, path: Path) -> None:
+        from PIL import Image
+
+        with self._writing(path), atomic_path(path) as tmp:
+            Image.fromarray(pixels).save(tmp, format="PNG")
 
     def save_progress_gif(self) -> Path:
         """An animation of every sample grid written so far, in step order."""
@@ -101,8 +239,10 @@ class RunFolder:
         path = self.samples_dir / "progress.gif"
         if not self.enabled:
             return path
-        frames = [np.asarray(Image.open(p).convert("RGB")) for p in sorted(self.samples_dir.glob("step_*.png"))]
-        image_io.save_gif(frames, path)
+        frames = [Image.open(p).convert("RGB") for p in sorted(self.samples_dir.glob("step_*.png"))]
+        if frames:
+            with self._writing(path), atomic_path(path) as tmp:
+                frames[0].save(tmp, format="GIF", save_all=True, append_images=frames[1:], duration=500, loop=0)
         return path
 
     def plot_losses(self) -> Path:
@@ -120,9 +260,15 @@ class RunFolder:
         ax.set_ylabel("Loss")
         ax.legend()
         fig.tight_layout()
-        fig.savefig(path, dpi=100)
-        plt.close(fig)
+        self._save_figure(fig, path)
         return path
+
+    def _save_figure(self, fig, path: Path) -> None:
+        try:
+            with self._writing(path), atomic_path(path) as tmp:
+                fig.savefig(tmp, dpi=100, format="png")
+        finally:
+            plt.close(fig)
 
     def real_vs_fake(self, real: np.ndarray, fake: np.ndarray, value_range) -> Path:
         """The DCGAN tutorial's closing figure: real images beside generated ones."""
@@ -135,21 +281,29 @@ class RunFolder:
             ax.set_title(title)
             ax.axis("off")
         fig.tight_layout()
-        fig.savefig(path, dpi=100)
-        plt.close(fig)
+        self._save_figure(fig, path)
         return path
 
     def write_summary(self, summary: dict[str, Any]) -> Path:
         path = self.path / "summary.json"
         if not self.enabled:
             return path
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(summary, indent=2) + "\n")
-        os.replace(tmp, path)
+        with self._writing(path):
+            atomic_write(path, json.dumps(summary, indent=2) + "\n")
         return path
 
     def close(self) -> None:
+        """Closes the files. After a failed write it closes them quietly: the first failure is
+        the one reported, never one of its consequences."""
         if not self.enabled:
             return
-        self._metrics.close()
-        self._tb.close()
+        failed_before = self._failed
+        errors = []
+        for path, handle in ((self.metrics_path, self._metrics), (self.path / "tensorboard", self._tb)):
+            try:
+                with self._writing(path):
+                    handle.close()
+            except JaxganError as e:
+                errors.append(e)
+        if errors and not failed_before:
+            raise errors[0]

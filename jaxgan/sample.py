@@ -4,7 +4,8 @@
     python -m jaxgan.sample --checkpoint runs/myfgan_mnist --seeds
 
 `--seeds` draws the book's seed experiments: seed1, seed2, seed1+seed2, seed1-seed2,
-seed1*seed2 in one row, and a 3x4 grid interpolating from seed1 to seed2.
+seed1*seed2 in one row, and a 3x4 grid interpolating from seed1 to seed2. An `--out` that
+exists is replaced only with `--force`; the image is written whole or not at all.
 """
 
 from __future__ import annotations
@@ -13,55 +14,99 @@ import argparse
 import sys
 from pathlib import Path
 
+from jaxgan.cli import ArgumentParser, run_cli
 from jaxgan.errors import JaxganError
+
+# What PIL writes, by the extension of --out.
+FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".bmp": "BMP", ".tif": "TIFF", ".tiff": "TIFF",
+           ".webp": "WEBP"}
+MAX_IMAGES = 10_000
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = ArgumentParser(prog="python -m jaxgan.sample", description=__doc__.splitlines()[0])
+    parser.add_argument("--checkpoint", required=True, help="run folder, or RUN/checkpoints/<step>")
+    parser.add_argument("--num", type=int, default=64, help=f"images in the grid, 1 to {MAX_IMAGES} (default 64)")
+    parser.add_argument("--nrow", type=int, default=8, help="images per row (default 8)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the noise, 0 to 2**32-1 (default 0); with --seeds it picks seed1 and seed2")
+    parser.add_argument("--seeds", action="store_true",
+                        help="a switch, not a list of seeds: draw the book's seed experiments (seed1, seed2, their "
+                             "sum, difference, product, and 12 steps from seed1 to seed2) instead of a grid; "
+                             "choose the two seeds with --seed")
+    parser.add_argument("--out", help="output image, .png or .jpg (default: RUN/samples/sample_<step>.png or seeds_<step>.png)")
+    parser.add_argument("--force", action="store_true", help="replace --out if it exists")
+    return parser.parse_args(argv)
+
+
+def check_args(args: argparse.Namespace) -> None:
+    """Refuses impossible values before any checkpoint is read."""
+    if not 1 <= args.num <= MAX_IMAGES:
+        raise JaxganError(f"--num {args.num}: must be 1 to {MAX_IMAGES}")
+    if not 1 <= args.nrow <= MAX_IMAGES:
+        raise JaxganError(f"--nrow {args.nrow}: must be 1 to {MAX_IMAGES}")
+    if not 0 <= args.seed < 2**32:
+        raise JaxganError(f"--seed {args.seed}: must be 0 to {2**32 - 1}")
+    if args.out is not None:
+        check_out(Path(args.out), args.force)
+
+
+def check_out(out: Path, force: bool) -> None:
+    from jaxgan.files import refuse_existing
+
+    if out.suffix.lower() not in FORMATS:
+        raise JaxganError(f"--out {out}: name an image file ending in {', '.join(sorted(FORMATS))}")
+    refuse_existing(out, force, what="--out image")
+
+
+def sample(args: argparse.Namespace) -> None:
+    from jaxgan import images
+    from jaxgan.pretrained import load_generator, run_dir_and_step, seed_experiments
+
+    check_args(args)
+    generator = load_generator(args.checkpoint)
+    samples_dir = run_dir_and_step(Path(args.checkpoint))[0] / "samples"
+    if args.out is None:
+        try:
+            samples_dir.mkdir(exist_ok=True)
+        except OSError as e:
+            raise JaxganError(f"{samples_dir}: cannot be created ({e.strerror}); give --out elsewhere") from None
+    vrange = generator.value_range
+    if args.seeds:
+        out = Path(args.out or samples_dir / f"seeds_{generator.step:07d}.png")
+        result = seed_experiments(generator, args.seed)
+        arithmetic = images.to_uint8(images.make_grid(result["arithmetic"], nrow=5, value_range=vrange))
+        interp = images.to_uint8(images.make_grid(result["interpolation"], nrow=4, value_range=vrange))
+        save_image(stack([arithmetic, interp]), out)
+        print(f"{out}: row 1: seed1, seed2, seed1+seed2, seed1-seed2, seed1*seed2; then 12 steps from seed1 to seed2")
+    else:
+        out = Path(args.out or samples_dir / f"sample_{generator.step:07d}.png")
+        grid = images.make_grid(generator(generator.noise(args.seed, args.num)), nrow=args.nrow, value_range=vrange)
+        save_image(images.to_uint8(grid), out)
+        print(f"{out}: {args.num} samples from step {generator.step}")
+
+
+def save_image(pixels, out: Path) -> None:
+    """Writes `pixels` (uint8 HWC) whole, through a temporary file renamed into place."""
+    from PIL import Image
+
+    from jaxgan.files import atomic_path
+
+    with atomic_path(out) as tmp:
+        Image.fromarray(pixels).save(tmp, format=FORMATS[out.suffix.lower()])
+
+
+def stack(grids):
+    """Grids one above the other, left-aligned, on black."""
+    import numpy as np
+
+    width = max(g.shape[1] for g in grids)
+    return np.concatenate([np.pad(g, ((0, 0), (0, width - g.shape[1]), (0, 0))) for g in grids], axis=0)
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m jaxgan.sample", description=__doc__.splitlines()[0])
-    parser.add_argument("--checkpoint", required=True, help="run folder, or RUN/checkpoints/<step>")
-    parser.add_argument("--num", type=int, default=64, help="images in the grid (default 64)")
-    parser.add_argument("--nrow", type=int, default=8, help="images per row (default 8)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the noise (default 0)")
-    parser.add_argument("--seeds", action="store_true", help="the book's seed experiments instead of a grid")
-    parser.add_argument("--out", help="output PNG (default: RUN/samples/sample_<step>.png or seeds_<step>.png)")
-    args = parser.parse_args(argv)
-    if args.num <= 0 or args.nrow <= 0:
-        print(f"error: --num and --nrow must be positive (got {args.num}, {args.nrow})", file=sys.stderr)
-        return 2
-    try:
-        from jaxgan import images
-        from jaxgan.trained import _run_dir_and_step, load_generator, seed_experiments
-
-        generator = load_generator(args.checkpoint)
-        samples_dir = _run_dir_and_step(Path(args.checkpoint))[0] / "samples"
-        samples_dir.mkdir(exist_ok=True)
-        if args.seeds:
-            out = Path(args.out or samples_dir / f"seeds_{generator.step:07d}.png")
-            result = seed_experiments(generator, args.seed)
-            arithmetic = images.to_uint8(images.make_grid(result["arithmetic"], nrow=5, value_range=generator.value_range))
-            interp = images.to_uint8(images.make_grid(result["interpolation"], nrow=4, value_range=generator.value_range))
-            _save_stacked([arithmetic, interp], out)
-            print(f"{out}: row 1: seed1, seed2, seed1+seed2, seed1-seed2, seed1*seed2; "
-                  "then 12 steps from seed1 to seed2")
-        else:
-            out = Path(args.out or samples_dir / f"sample_{generator.step:07d}.png")
-            images.save_grid(generator(generator.noise(args.seed, args.num)), out, nrow=args.nrow,
-                             value_range=generator.value_range)
-            print(f"{out}: {args.num} samples from step {generator.step}")
-    except JaxganError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    return 0
-
-
-def _save_stacked(grids, out: Path) -> None:
-    """Two grids one above the other, left-aligned, on black."""
-    import numpy as np
-    from PIL import Image
-
-    width = max(g.shape[1] for g in grids)
-    rows = [np.pad(g, ((0, 0), (0, width - g.shape[1]), (0, 0))) for g in grids]
-    Image.fromarray(np.concatenate(rows, axis=0)).save(out)
+    args = parse_args(argv)
+    return run_cli(lambda: sample(args))
 
 
 if __name__ == "__main__":

@@ -14,11 +14,11 @@ import os
 import sys
 
 from jaxgan import compile_cache
-from jaxgan.cli import run_cli
+from jaxgan.cli import ArgumentParser, run_cli
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m jaxgan.train", description=__doc__.splitlines()[0])
+    parser = ArgumentParser(prog="python -m jaxgan.train", description=__doc__.splitlines()[0])
     parser.add_argument("--config", required=True, help="recipe file, e.g. configs/gan_fashion_mnist.yaml")
     parser.add_argument("--workdir", help="run folder (default: runs/<recipe name>)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",

@@ -50,6 +50,10 @@ def test_smoke_run_leaves_a_complete_run_folder(tmp_path, tiny_overrides):
     assert sorted(int(p.name) for p in (run / "checkpoints").iterdir() if p.name.isdigit()) == [10, 20, 30]
     resolved = load_config(run / "config.yaml")
     assert resolved.train.max_steps == 30 and resolved.train.batch_size == 20
+    # where the wall time went, each phase apart (see jaxgan.run_clock)
+    written = json.loads((run / "summary.json").read_text())
+    assert 0 < written["startup_s"] < 600 and 0 < written["compile_s"] < 600 and written["closing_s"] > 0
+    assert written["first_dispatch_s"] <= written["train_s"]
 
 
 def test_training_moves_both_networks(tmp_path, tiny_overrides):
@@ -105,9 +109,12 @@ def test_cli_trains_and_resumes(tmp_path, tiny_overrides):
                  "--set", "train.max_steps=10", "--no-progress")
     assert first.returncode == 0, first.stderr
     assert "step 10/10" in first.stdout
+    assert "epoch [1/1] step 10/10" in first.stdout  # 10 steps of a 20-step epoch: one epoch, cut short
     second = _cli("--config", str(FASHION_CONFIG), "--workdir", str(tmp_path / "w"), *sets,
                   "--set", "train.max_steps=20", "--resume", "--no-progress")
     assert second.returncode == 0, second.stderr
+    assert "from its checkpoint at step 10 of 20" in second.stdout
+    assert "epoch [1/1] step 20/20" in second.stdout
     assert json.loads((tmp_path / "w" / "summary.json").read_text())["start_step"] == 10
 
 

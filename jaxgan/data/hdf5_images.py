@@ -21,6 +21,7 @@ from jaxgan.config import DataConfig
 from jaxgan.data import image_folder, locate
 from jaxgan.data.transforms import resize_center_crop_array
 from jaxgan.errors import JaxganError
+from jaxgan.files import refuse_existing
 
 # The book's file name, then any single file with one of these suffixes.
 BOOK_FILE = "celeba_aligned_small.h5py"
@@ -102,11 +103,13 @@ def load_hdf5_images(cfg: DataConfig) -> np.ndarray:
     return read_hdf5_images(find_hdf5(cfg), cfg.hdf5_group, cfg.image_size)
 
 
-def write_hdf5(images_dir: str | Path, out: str | Path, limit: Optional[int] = None, group: str = "img_align_celeba") -> int:
+def write_hdf5(images_dir: str | Path, out: str | Path, limit: Optional[int] = None, group: str = "img_align_celeba",
+               force: bool = False) -> int:
     """Builds the book's file: the first `limit` images of `images_dir` (sorted), as `<group>/<n>.jpg`.
 
     Each image is stored decoded (RGB uint8, unresized) with gzip level 9, as notebook 10 does.
-    The file is written under a temporary name and renamed into place. Returns the image count.
+    The file is written under a temporary name and renamed into place; an existing `out` is
+    replaced only with `force`. Returns the image count.
 
     Raises:
       JaxganError: no such folder, no images in it, an unreadable image, a bad limit, or an
@@ -122,8 +125,13 @@ def write_hdf5(images_dir: str | Path, out: str | Path, limit: Optional[int] = N
     if not files:
         raise JaxganError(f"--images {images_dir}: no image files ({', '.join(image_folder.IMG_EXTENSIONS)})")
     files = files[:limit]
+    if out.suffix.lower() not in SUFFIXES:
+        raise JaxganError(f"--out {out}: name a file ending in {', '.join(SUFFIXES)}")
+    if not group.strip() or "/" in group.strip("/"):
+        raise JaxganError(f"--group {group!r}: one HDF5 group name, e.g. img_align_celeba")
     if not out.parent.is_dir():
         raise JaxganError(f"--out {out}: directory {out.parent} does not exist")
+    refuse_existing(out, force, what="--out file")
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     try:
         with h5py.File(tmp, "w") as f:

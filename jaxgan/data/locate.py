@@ -50,7 +50,10 @@ def candidate_dirs(dataset: str, root: Optional[str]) -> list[tuple[str, Path]]:
     out: list[tuple[str, Path]] = []
     for label, base in (("data.root", root), ("$JAXGAN_DATA", os.environ.get("JAXGAN_DATA"))):
         if base:
-            out += [(label, Path(base).expanduser()), (label, Path(base).expanduser() / dataset)]
+            where = Path(base).expanduser()
+            if not where.exists():  # a typo must not fall through to another copy of the data
+                raise JaxganError(f"{label} {base}: no such file or folder; correct it or unset it")
+            out += [(label, where), (label, where / dataset)]
     if dataset in SYSTEM_DIRS:
         out.append(("system", Path(SYSTEM_DIRS[dataset])))
     return out
