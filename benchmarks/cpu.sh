@@ -4,13 +4,17 @@
 #
 #   bash benchmarks/cpu.sh [OUT_DIR]        (default runs/cpu-bench)
 #
-# Each recipe's train step in jax, torch eager and torch.compile, one `jaxgan.bench` run per
-# recipe (so each ratio is measured in one run), on the recipe's data where it is installed
-# and stand-in images of the same shape otherwise.
+# Each recipe's train step in jax, torch eager, torch.compile and torch-tuned (torch_ref.tuned:
+# no host sync in the step, foreach Adam), one `jaxgan.bench` run per recipe (so each ratio is
+# measured in one run), on the recipe's data where it is installed and stand-in images of the
+# same shape otherwise. TORCH_THREADS=N sets torch's threads (on a busy machine 1 is fairer:
+# two threads fighting other work for two cores slow torch down many times over).
 set -uo pipefail
 OUT=${1:-runs/cpu-bench}
 mkdir -p "$OUT"
 PY=${PYTHON:-python}
+THREADS=()
+[ -n "${TORCH_THREADS:-}" ] && THREADS=(--torch-threads "$TORCH_THREADS")
 { date -u; uname -a; nproc; grep -m1 "model name" /proc/cpuinfo
   $PY -c "import jax, torch; print('jax', jax.__version__, '/ torch', torch.__version__, torch.get_num_threads(), 'threads')"
 } 2>&1 | tee "$OUT/machine.txt"
@@ -18,8 +22,10 @@ PY=${PYTHON:-python}
 bench() {  # recipe, steps, extra arguments
   local recipe=$1 steps=$2; shift 2
   echo "== $recipe"
-  $PY -m jaxgan.bench --config "configs/$recipe.yaml" --backends jax,torch,torch-compile --steps "$steps" \
-    --json "$OUT/$recipe.json" "$@"
+  local backends=jax,torch,torch-compile,torch-tuned
+  case $recipe in myfgan_*) backends=jax,torch,torch-compile ;; esac  # the book's loop: no tuned version
+  $PY -m jaxgan.bench --config "configs/$recipe.yaml" --backends $backends --steps "$steps" \
+    --json "$OUT/$recipe.json" "${THREADS[@]}" "$@"
 }
 bench dcgan_celeba 20
 bench dcgan_cifar10 20

@@ -1,14 +1,18 @@
 """Benchmarks a recipe's real train step in each backend, on the same batches.
 
-    python -m jaxgan.bench --config configs/dcgan_celeba.yaml --backends jax,torch --steps 10
+    python -m jaxgan.bench --config configs/dcgan_celeba.yaml --backends jax,torch-tuned --steps 10
 
 Backends: `jax` (jaxgan's jit(scan(train_step)), `train.steps_per_dispatch` steps per call),
-`torch` (torch_ref's step, eager, as the seed runs it) and `torch-compile` (the same with both
-networks wrapped in `torch.compile`). Each backend runs in its own fresh process, one after the
-other, so its peak memory is its own; all see the same uint8 batches (the recipe's data if it
-is installed, else stand-in images of the same shape). Warm-up and compilation are timed
-separately and excluded from ms/step. The input pipeline's own throughput is measured too.
-The ratio column is throughput relative to the first backend listed.
+`torch` (torch_ref's step, eager, as the seed runs it: `.item()` on every logged value),
+`torch-compile` (the same with both networks wrapped in `torch.compile`) and `torch-tuned`
+(`torch_ref.tuned`: the same computation as a PyTorch performance engineer would run it: no
+host sync inside the step, cuDNN benchmark, channels_last, fused Adam, the whole step under
+`torch.compile`, bf16 autocast when the recipe says `model.precision: bfloat16`). Each backend
+runs in its own fresh process, one after the other, so its peak memory is its own; all see the
+same uint8 batches (the recipe's data if it is installed, else stand-in images of the same
+shape, written to a temporary folder that is removed again). Warm-up and compilation are
+timed separately and excluded from ms/step. The ratio column is throughput relative to the
+first backend listed. A backend that fails ends the run with one `error:` line and exit code 2.
 """
 
 from __future__ import annotations
@@ -22,44 +26,83 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 
+from jaxgan.cli import ArgumentParser, run_cli
 from jaxgan.errors import JaxganError
+from jaxgan.files import atomic_write_json
 
-BACKENDS = ("jax", "torch", "torch-compile")
+BACKENDS = ("jax", "torch", "torch-compile", "torch-tuned")
+COMPILE_MODES = ("auto", "none", "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = ArgumentParser(prog="python -m jaxgan.bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--config", required=True, help="recipe file, e.g. configs/dcgan_celeba.yaml")
+    parser.add_argument("--backends", default="jax,torch", help=f"comma-separated, of {', '.join(BACKENDS)} "
+                        "(default jax,torch)")
+    parser.add_argument("--steps", type=int, default=20, help="timed steps per backend (default 20)")
+    parser.add_argument("--warmup", type=int, default=None, help="untimed steps first (default: one dispatch)")
+    parser.add_argument("--batch-size", type=int, metavar="N", help="override train.batch_size (the recipe's by default)")
+    parser.add_argument("--data", choices=("auto", "real", "fake"), default="auto",
+                        help="the recipe's data (real), stand-in images (fake), or real if installed (auto)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a recipe key in every backend, e.g. --set model.precision=bfloat16 "
+                        "(repeatable)")
+    parser.add_argument("--compile-mode", choices=COMPILE_MODES, default="auto", metavar="MODE",
+                        help=f"torch.compile mode of torch-tuned, of {', '.join(COMPILE_MODES)} (auto: "
+                        "reduce-overhead, i.e. CUDA graphs, on a GPU; none on the CPU, where compiling was no faster)")
+    parser.add_argument("--torch-threads", type=int, metavar="N", help="torch.set_num_threads(N) in the torch "
+                        "backends (default: torch's own choice; 1 is fairer on a busy machine)")
+    parser.add_argument("--json", metavar="PATH", help="write the results here (JSON)")
+    parser.add_argument("--worker", choices=BACKENDS, help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
 
 
 def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def _batches(config, steps: int, data: str) -> tuple[np.ndarray, str, float]:
-    """uint8 (steps, B, H, W, C) and where they came from; plus pipeline images/s."""
-    from jaxgan.data import BatchPipeline, load_images
+def _overrides(args) -> list[str]:
+    return [*args.overrides, *([f"train.batch_size={args.batch_size}"] if args.batch_size else [])]
+
+
+def _stand_in_batches(args, steps: int, tmp: str):
+    """The recipe's data format, written with stand-in images into `tmp`; its batches."""
+    from jaxgan.config import load_config
+    from jaxgan.data import load_images
     from jaxgan.data.synthetic import write_for
 
-    source = "recipe data"
-    if data == "real":
-        images = load_images(config.data)
-    else:
-        try:
-            if data == "fake":
-                raise JaxganError("stand-in data asked for")
-            images = load_images(config.data)
-        except JaxganError:
-            tmp = tempfile.mkdtemp(prefix="jaxgan-bench-")
-            count = max(config.train.batch_size * 2, 256)
-            from jaxgan.config import load_config
+    config = load_config(args.config, _overrides(args))
+    count = max(config.train.batch_size * 2, 256)
+    config = load_config(args.config, [*_overrides(args), *write_for(config.data, tmp, count=count)])
+    return _pipeline_batches(config, load_images(config.data), steps), f"stand-in images ({count})"
 
-            overrides = write_for(config.data, tmp, count=count)
-            images = load_images(load_config(_CONFIG_PATH, [*_OVERRIDES, *overrides]).data)
-            source = f"stand-in images ({count}, {tmp})"
+
+def _pipeline_batches(config, images: np.ndarray, steps: int) -> tuple[np.ndarray, float]:
+    """uint8 (steps, B, H, W, C), copied out of `images`, and the pipeline's images/s."""
+    from jaxgan.data import BatchPipeline
+
     pipeline = BatchPipeline(images, config.train.batch_size, config.seed, shuffle=config.data.shuffle)
     start = time.perf_counter()
     batches = pipeline.batches(0, steps)
-    rate = steps * config.train.batch_size / (time.perf_counter() - start)
+    return batches, steps * config.train.batch_size / (time.perf_counter() - start)
+
+
+def _batches(config, args, steps: int) -> tuple[np.ndarray, str, float]:
+    """The batches every backend sees, where they came from, and the input pipeline's images/s."""
+    from jaxgan.data import load_images
+
+    if args.data != "fake":
+        try:
+            batches, rate = _pipeline_batches(config, load_images(config.data), steps)
+            return batches, "recipe data", rate
+        except JaxganError:
+            if args.data == "real":
+                raise
+    with tempfile.TemporaryDirectory(prefix="jaxgan-bench-") as tmp:
+        (batches, rate), source = _stand_in_batches(args, steps, tmp)
     return batches, source, rate
 
 
@@ -72,34 +115,32 @@ def _run_jax(config, batches: np.ndarray, warmup: int) -> dict:
     gan = build_gan(config, batches.shape[2:])
     state = init_state(gan, config.seed)
     chunk = min(config.train.steps_per_dispatch, len(batches) - warmup)
+    timed = batches[warmup:]
+    usable = len(timed) // chunk * chunk if chunk > 0 else 0
+    if usable == 0:
+        raise JaxganError(f"--steps must be at least {max(chunk, 1)} for the jax backend (one dispatch)")
     train_chunk = make_train_chunk(gan, donate=jax.default_backend() != "cpu")
     t0 = time.perf_counter()
     state, _ = train_chunk(state, jax.device_put(batches[:chunk]), chunk)  # compiles
     jax.block_until_ready(state)
     compile_s = time.perf_counter() - t0
-    timed = batches[warmup:]
-    usable = len(timed) // chunk * chunk
-    if usable == 0:
-        raise JaxganError(f"--steps must be at least {warmup + chunk} for the jax backend (warm-up + one dispatch)")
     t0 = time.perf_counter()
     for i in range(0, usable, chunk):
         state, _ = train_chunk(state, jax.device_put(timed[i : i + chunk]), chunk)
     jax.block_until_ready(state)
     seconds = time.perf_counter() - t0
-    peak = None
-    stats = jax.devices()[0].memory_stats() if hasattr(jax.devices()[0], "memory_stats") else None
-    if stats and "peak_bytes_in_use" in stats:
-        peak = stats["peak_bytes_in_use"] / 2**20
+    stats = getattr(jax.devices()[0], "memory_stats", lambda: None)() or {}
+    peak = stats["peak_bytes_in_use"] / 2**20 if "peak_bytes_in_use" in stats else None
     return {"steps": usable, "seconds": seconds, "compile_s": compile_s, "device_peak_mb": peak,
             "flops_per_step": _step_flops(gan, state, batches[0]),
-            "device": str(jax.devices()[0]), "version": f"jax {jax.__version__}"}
+            "device": str(jax.devices()[0]), "version": f"jax {jax.__version__}, {config.model.precision}"}
 
 
 def _step_flops(gan, state, batch) -> float | None:
     """Floating-point operations of one train step, as XLA's cost analysis counts them.
 
     Counted on the step as lowered, before a backend compiles it, so the figure is the same on
-    every machine (DCGAN at batch 128: 304.8 GFLOP): the TFLOP/s column is that one count per
+    every machine (DCGAN at batch 128: 277.9 GFLOP): the TFLOP/s column is that one count per
     second of each backend's step.
     """
     import jax
@@ -115,38 +156,60 @@ def _step_flops(gan, state, batch) -> float | None:
     return float(cost["flops"]) if cost and cost.get("flops") else None
 
 
-def _run_torch(config, batches: np.ndarray, warmup: int, compiled: bool) -> dict:
+def _torch_device(threads):
+    import torch
+
+    if threads:
+        torch.set_num_threads(threads)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _torch_result(steps: int, seconds: float, compile_s: float, device, label: str) -> dict:
+    import torch
+
+    cuda = device.type == "cuda"
+    return {"steps": steps, "seconds": seconds, "compile_s": compile_s,
+            "device_peak_mb": torch.cuda.max_memory_allocated() / 2**20 if cuda else None,
+            "device": torch.cuda.get_device_name() if cuda else "cpu",
+            "version": f"torch {torch.__version__}, {torch.get_num_threads()} threads{label}"}
+
+
+def _seed_batches(config, batches: np.ndarray) -> list:
+    """The batches as the seeds' loaders yield them (ToTensor's arithmetic), on the host."""
+    import torch
+
+    def seed_batch(u8: np.ndarray) -> torch.Tensor:
+        x = torch.from_numpy(u8).float().div(255)
+        if config.data.scale == "minus_one_one":
+            x = (x - 0.5) / 0.5
+        if config.train.scheme == "book":  # the book's per-image layout
+            return x.reshape(len(u8), -1) if u8.shape[-1] == 1 else x
+        return x.permute(0, 3, 1, 2).contiguous()
+
+    return [seed_batch(b) for b in batches]
+
+
+def _run_torch(config, batches: np.ndarray, warmup: int, compiled: bool, threads=None) -> dict:
+    """torch_ref's step as the seeds' loop runs it: batch to the device, noise drawn there."""
     import torch
 
     from torch_ref.steps import build_gan, train_step
 
+    device = _torch_device(threads)
     torch.manual_seed(config.seed)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     gan = build_gan(config, batches.shape[2:])
     gan.generator.to(device)  # in place: the optimisers keep the same parameters
     gan.discriminator.to(device)
     if compiled:
         gan.generator = torch.compile(gan.generator)
         gan.discriminator = torch.compile(gan.discriminator)
-    scale_pm1 = config.data.scale == "minus_one_one"
-    book = config.train.scheme == "book"
-
-    def seed_batch(u8: np.ndarray) -> torch.Tensor:
-        x = torch.from_numpy(u8).float().div(255)  # ToTensor's arithmetic
-        if scale_pm1:
-            x = (x - 0.5) / 0.5
-        if book:  # the book's per-image layout
-            return x.reshape(len(u8), -1) if u8.shape[-1] == 1 else x
-        return x.permute(0, 3, 1, 2).contiguous()
-
-    real = [seed_batch(b) for b in batches]  # converted outside the timed loop
+    real = _seed_batches(config, batches)  # converted outside the timed loop
     b, zd = config.train.batch_size, config.model.z_dim
-    fresh = book or config.train.generator_noise == "fresh"
+    fresh = config.train.scheme == "book" or config.train.generator_noise == "fresh"
 
-    def step(x):  # the seeds' loop: batch to the device, noise drawn there
-        x = x.to(device)
+    def step(x):
         z = torch.randn(b, zd, device=device)
-        return train_step(gan, x, z, torch.randn(b, zd, device=device) if fresh else None)
+        return train_step(gan, x.to(device), z, torch.randn(b, zd, device=device) if fresh else None)
 
     t0 = time.perf_counter()
     for x in real[:warmup]:
@@ -157,35 +220,59 @@ def _run_torch(config, batches: np.ndarray, warmup: int, compiled: bool) -> dict
         step(x)
     if device.type == "cuda":
         torch.cuda.synchronize()
-    seconds = time.perf_counter() - t0
-    peak = None
-    if torch.cuda.is_available():
-        peak = torch.cuda.max_memory_allocated() / 2**20
-    return {"steps": len(real) - warmup, "seconds": seconds, "compile_s": compile_s, "device_peak_mb": peak,
-            "device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
-            "version": f"torch {torch.__version__}, {torch.get_num_threads()} threads"}
+    return _torch_result(len(real) - warmup, time.perf_counter() - t0, compile_s, device, "")
 
 
-_CONFIG_PATH: str = ""
-_OVERRIDES: list[str] = []
+def _run_torch_tuned(config, batches: np.ndarray, warmup: int, mode: str, threads=None) -> dict:
+    """torch_ref.tuned's step: uint8 batches copied to the device and converted there, metrics
+    read once per `train.log_every` steps, one sync at the end."""
+    import torch
+
+    from torch_ref.tuned import LogWindow, build_tuned, from_uint8
+
+    device = _torch_device(threads)
+    if mode == "auto":
+        mode = "reduce-overhead" if device.type == "cuda" else "none"
+    torch.manual_seed(config.seed)
+    tuned = build_tuned(config, batches.shape[2:], device, mode)
+    u8 = [torch.from_numpy(b) for b in batches]
+    if device.type == "cuda":
+        u8 = [b.pin_memory() for b in u8]
+    b, zd = config.train.batch_size, config.model.z_dim
+    fresh = config.train.generator_noise == "fresh"
+    window, pm1 = LogWindow(), config.data.scale == "minus_one_one"
+
+    def run(chunk):
+        for i, x in enumerate(chunk):
+            real = tuned.prepare(from_uint8(x.to(device, non_blocking=True), pm1))
+            z = torch.randn(b, zd, device=device)
+            window.add(tuned(real, z, torch.randn(b, zd, device=device) if fresh else None))
+            if window.count == config.train.log_every:
+                window.read()
+        if window.count:
+            window.read()  # the last window: also the end-of-loop sync
+
+    t0 = time.perf_counter()
+    run(u8[:warmup])
+    compile_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    run(u8[warmup:])
+    label = f", compile {mode}, {config.model.precision}"
+    return _torch_result(len(u8) - warmup, time.perf_counter() - t0, compile_s, device, label)
 
 
 def _worker(args) -> dict:
     """One backend, in this (fresh) process."""
-    global _CONFIG_PATH, _OVERRIDES
     from jaxgan.config import load_config
 
-    _CONFIG_PATH, _OVERRIDES = args.config, list(args.overrides)
-    overrides = list(args.overrides)
-    if args.batch_size:
-        overrides.append(f"train.batch_size={args.batch_size}")
-    _OVERRIDES = overrides
-    config = load_config(args.config, overrides)
-    batches, source, pipeline_rate = _batches(config, args.steps + args.warmup, args.data)
+    config = load_config(args.config, _overrides(args))
+    batches, source, pipeline_rate = _batches(config, args, args.steps + args.warmup)
     if args.worker == "jax":
         result = _run_jax(config, batches, args.warmup)
+    elif args.worker == "torch-tuned":
+        result = _run_torch_tuned(config, batches, args.warmup, args.compile_mode, args.torch_threads)
     else:
-        result = _run_torch(config, batches, args.warmup, compiled=args.worker == "torch-compile")
+        result = _run_torch(config, batches, args.warmup, args.worker == "torch-compile", args.torch_threads)
     result.update(backend=args.worker, batch_size=config.train.batch_size, data=source,
                   pipeline_images_per_s=pipeline_rate, peak_rss_mb=_peak_rss_mb())
     result["ms_per_step"] = 1000 * result["seconds"] / result["steps"]
@@ -194,15 +281,11 @@ def _worker(args) -> dict:
 
 
 def _table(results: list[dict]) -> str:
-    base = results[0].get("images_per_s")
-    head = ("| backend | images/s | ms/step | compile+warm-up s | peak RSS MB | device peak MB | TFLOP/s "
-            "| ratio |")
-    rows = [head, "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    base = results[0]["images_per_s"]
+    rows = ["| backend | images/s | ms/step | compile+warm-up s | peak RSS MB | device peak MB | TFLOP/s | ratio |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|"]
     flops = next((r["flops_per_step"] for r in results if r.get("flops_per_step")), None)
     for r in results:
-        if "error" in r:
-            rows.append(f"| {r['backend']} | n/a | n/a | n/a | n/a | n/a | n/a | {r['error'][:60]} |")
-            continue
         dev = f"{r['device_peak_mb']:.0f}" if r.get("device_peak_mb") else "-"
         # the same work in every backend: XLA's count of one step's operations, per second
         tflops = f"{flops / r['ms_per_step'] / 1e9:.2f}" if flops else "-"
@@ -211,69 +294,77 @@ def _table(results: list[dict]) -> str:
     return "\n".join(rows)
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m jaxgan.bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--config", required=True)
-    parser.add_argument("--backends", default="jax,torch", help=f"comma-separated, of {', '.join(BACKENDS)}")
-    parser.add_argument("--steps", type=int, default=20, help="timed steps per backend (default 20)")
-    parser.add_argument("--warmup", type=int, default=None, help="untimed steps first (default: one dispatch)")
-    parser.add_argument("--batch-size", type=int)
-    parser.add_argument("--data", choices=("auto", "real", "fake"), default="auto",
-                        help="the recipe's data (real), stand-in images (fake), or real if installed (auto)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
-    parser.add_argument("--json", help="write the results here")
-    parser.add_argument("--worker", choices=BACKENDS, help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    try:
-        from jaxgan.config import load_config
+def _worker_command(args, backend: str) -> list[str]:
+    command = [sys.executable, "-m", "jaxgan.bench", "--config", args.config, "--steps", str(args.steps),
+               "--warmup", str(args.warmup), "--data", args.data, "--compile-mode", args.compile_mode,
+               "--worker", backend]
+    command += ["--batch-size", str(args.batch_size)] if args.batch_size else []
+    command += ["--torch-threads", str(args.torch_threads)] if args.torch_threads else []
+    for o in args.overrides:
+        command += ["--set", o]
+    return command
 
-        config = load_config(args.config, args.overrides)
-        if args.warmup is None:
-            args.warmup = min(config.train.steps_per_dispatch, max(args.steps, 1))
-        if args.steps <= 0 or args.warmup < 0:
-            raise JaxganError(f"--steps must be positive and --warmup non-negative (got {args.steps}, {args.warmup})")
-        if args.worker:
-            print(json.dumps(_worker(args)))
-            return 0
-        backends = [b.strip() for b in args.backends.split(",") if b.strip()]
-        unknown = [b for b in backends if b not in BACKENDS]
-        if unknown or not backends:
-            raise JaxganError(f"--backends {args.backends!r}: unknown {unknown}; choose from {', '.join(BACKENDS)}")
-    except JaxganError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
 
-    results = []
-    for backend in backends:
-        command = [sys.executable, "-m", "jaxgan.bench", "--config", args.config, "--steps", str(args.steps),
-                   "--warmup", str(args.warmup), "--data", args.data, "--worker", backend]
-        command += ["--batch-size", str(args.batch_size)] if args.batch_size else []
-        for o in args.overrides:
-            command += ["--set", o]
-        proc = subprocess.run(command, capture_output=True, text=True)
-        if proc.returncode != 0:
-            lines = (proc.stderr or proc.stdout).strip().splitlines() or ["failed"]
-            results.append({"backend": backend, "error": lines[-1]})
-            print(f"{backend}: {lines[-1]}", file=sys.stderr)
-            continue
-        results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
-        r = results[-1]
-        print(f"{backend}: {r['ms_per_step']:.2f} ms/step ({r['steps']} steps, {r['version']}, {r['device']})",
-              file=sys.stderr)
-    ok = [r for r in results if "error" not in r]
-    if not ok or "error" in results[0]:
-        print("error: the first backend failed; nothing to compare against", file=sys.stderr)
-        return 1
-    first = ok[0]
-    print(f"{config.name}: batch {first['batch_size']}, {first['data']}; input pipeline "
-          f"{first['pipeline_images_per_s']:.0f} images/s; {platform.processor() or platform.machine()}, "
-          f"{os.cpu_count()} CPUs")
-    print(_table(results))
+def _run_backend(args, backend: str) -> dict:
+    """One backend in a fresh process; its result, or its last line as the error."""
+    proc = subprocess.run(_worker_command(args, backend), capture_output=True, text=True)
+    if proc.returncode != 0:
+        lines = (proc.stderr or proc.stdout).strip().splitlines() or [f"exit code {proc.returncode}"]
+        return {"backend": backend, "error": lines[-1].removeprefix("error: ")}
+    r = json.loads(proc.stdout.strip().splitlines()[-1])
+    print(f"{backend}: {r['ms_per_step']:.2f} ms/step ({r['steps']} steps, {r['version']}, {r['device']})",
+          file=sys.stderr)
+    return r
+
+
+def _check_args(args, config) -> list[str]:
+    if args.warmup is None:
+        args.warmup = min(config.train.steps_per_dispatch, max(args.steps, 1))
+    if args.steps <= 0 or args.warmup < 0:
+        raise JaxganError(f"--steps must be positive and --warmup non-negative (got {args.steps}, {args.warmup})")
+    if args.torch_threads is not None and args.torch_threads <= 0:
+        raise JaxganError(f"--torch-threads must be positive (got {args.torch_threads})")
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    unknown = [b for b in backends if b not in BACKENDS]
+    if unknown or not backends:
+        raise JaxganError(f"--backends {args.backends!r}: unknown {unknown}; choose from {', '.join(BACKENDS)}")
     if args.json:
-        Path(args.json).write_text(json.dumps({"recipe": config.name, "command": " ".join(sys.argv),
-                                               "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
-                                               "results": results}, indent=2) + "\n")
+        from jaxgan.files import refuse_existing
+
+        refuse_existing(args.json, force=True, what="--json results")
+    return backends
+
+
+def bench(args) -> int:
+    """Runs every backend asked for, prints the table, writes --json; a failed backend is an error."""
+    from jaxgan.config import load_config
+
+    config = load_config(args.config, _overrides(args))
+    backends = _check_args(args, config)
+    if args.worker:
+        print(json.dumps(_worker(args)))
+        return 0
+    results = [_run_backend(args, backend) for backend in backends]
+    ok = [r for r in results if "error" not in r]
+    if ok:
+        first = ok[0]
+        print(f"{config.name}: batch {first['batch_size']}, {first['data']}; input pipeline "
+              f"{first['pipeline_images_per_s']:.0f} images/s; {platform.processor() or platform.machine()}, "
+              f"{os.cpu_count()} CPUs")
+        print(_table(ok))
+    if args.json:
+        atomic_write_json(args.json, {"recipe": config.name, "command": " ".join(sys.argv),
+                                      "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+                                      "results": results})
+    failed = [r for r in results if "error" in r]
+    if failed:
+        raise JaxganError("; ".join(f"backend {r['backend']} failed: {r['error']}" for r in failed))
     return 0
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    return run_cli(lambda: bench(args))
 
 
 if __name__ == "__main__":

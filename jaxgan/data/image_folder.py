@@ -4,9 +4,18 @@ The DCGAN seed reads CelebA with torchvision's `ImageFolder` and `Resize(64)`,
 `CenterCrop(64)`; this reader lists files in ImageFolder's order, decodes them with PIL as
 ImageFolder does (`convert('RGB')`) and applies the same transforms (`transforms.py`), so the
 pixels are identical. Decoding 200,000 JPEGs takes minutes, so the result is written once to
-a `.npy` file in the cache directory, keyed by the file list (paths, sizes, mtimes), the image
-size and the reader version, and memory-mapped on every later run. The cache is written under
-a temporary name and renamed into place, so an interrupted run never leaves half a cache.
+a `.npy` file in the cache directory and memory-mapped on every later run. The cache is written
+under a temporary name and renamed into place, so an interrupted run never leaves half a cache.
+
+Finding the cache must not cost a stat of every file either (202,599 of them for CelebA, seconds
+on a network disk). Each cache entry is named by the folder, the image size, the `limit` and the
+reader version; its `.json` records a hash of the file list (paths, sizes, mtimes) and a stamp:
+the modification time of every folder the listing read and the size and mtime of up to 64 files
+spread over the list. A folder's mtime changes whenever a file in it is added, removed or
+renamed, so a matching stamp reuses the cache after a few dozen stats. Anything else (a stamp
+that differs, no stamp) lists and hashes every file as before, and decodes again only if that
+hash changed. What the stamp cannot see is a file rewritten in place, keeping its name, that is
+not among the sampled ones: after editing images in place, delete the cache entry.
 """
 
 from __future__ import annotations
@@ -27,6 +36,7 @@ from jaxgan.config import DataConfig
 from jaxgan.data import locate
 from jaxgan.data.transforms import resize_center_crop
 from jaxgan.errors import JaxganError
+from jaxgan.files import atomic_write
 
 # Bump when the decoded pixels for the same files could change (invalidates old caches).
 READER_VERSION = 1
@@ -114,30 +124,117 @@ def read_image_folder(
       JaxganError: no images, an unreadable image (with on_corrupt='stop'), images of different
         sizes with image_size None, or a cache directory that cannot be written.
     """
-    root = Path(root)
+    root, cache_dir = Path(root), Path(cache_dir)
+    stem = cache_dir / f"image_folder-{place_key(root, image_size, limit)}"
+    npy, meta_path = stem.with_suffix(".npy"), stem.with_suffix(".json")
+    meta = _read_meta(npy, meta_path)
+    if meta is not None and stamp_matches(root, meta.get("stamp")):
+        _report_skipped(meta["skipped"], meta["count"], on_corrupt)
+        return np.load(npy, mmap_mode="r")
+    dirs = listed_dirs(root)
+    before = _dir_mtimes(root, dirs)
     files = list_images(root)[:limit]
     if not files:
         raise JaxganError(f"{root}: no image files ({', '.join(IMG_EXTENSIONS)}) here or in class subfolders")
-    cache_dir = Path(cache_dir)
-    stem = cache_dir / f"image_folder-{cache_key(root, files, image_size)}"
-    npy, meta_path = stem.with_suffix(".npy"), stem.with_suffix(".json")
-    if npy.is_file() and meta_path.is_file():
-        try:
-            meta = json.loads(meta_path.read_text())
-            images = np.load(npy, mmap_mode="r")
-        except (OSError, ValueError):
-            pass  # unreadable cache: rebuild it
-        else:
-            _report_skipped(meta["skipped"], len(files), on_corrupt)
-            return images
+    key = cache_key(root, files, image_size)
+    decoded = False
+    if meta is None or meta.get("key") != key:
+        meta = _adopt_unstamped(cache_dir / f"image_folder-{key}", npy, meta_path)
+    if meta is None:
+        meta, decoded = _decode_into(files, image_size, cache_dir, npy, meta_path, on_corrupt), True
+    meta.update(root=str(root), count=len(files), key=key, stamp=None)
+    if _dir_mtimes(root, dirs) == before:  # nothing changed while listing: the stamp is sound
+        meta["stamp"] = {"dirs": before, "files": _file_sample(root, files)}
+    try:
+        atomic_write(meta_path, json.dumps(meta))
+    except JaxganError:
+        if decoded:  # a new entry needs its record; an old one (a read-only cache) is still valid
+            raise
+    _report_skipped(meta["skipped"], len(files), on_corrupt)
+    return np.load(npy, mmap_mode="r")
+
+
+def place_key(root: Path, image_size: Optional[int], limit: Optional[int]) -> str:
+    """Names a cache entry: which folder, read at which size, how many files, by which reader."""
+    text = f"image_folder v{READER_VERSION} size={image_size} limit={limit} root={root.resolve()}"
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def listed_dirs(root: Path) -> list[str]:
+    """The folders `list_images` reads, relative to `root`: only `root` for a flat folder."""
+    if _holds_images(root):
+        return ["."]
+    dirs = ["."]
+    for cls in sorted(e.name for e in os.scandir(root) if e.is_dir()):
+        dirs += [os.path.relpath(d, root) for d, _, _ in os.walk(root / cls, followlinks=True)]
+    return dirs
+
+
+def _dir_mtimes(root: Path, dirs: list[str]) -> dict[str, int]:
+    return {d: os.stat(root / d).st_mtime_ns for d in dirs}
+
+
+def _file_sample(root: Path, files: list[Path], count: int = 64) -> list[list]:
+    """[relative path, size, mtime_ns] of up to `count` files spread evenly over the list."""
+    k = min(count, len(files))
+    picks = sorted({round(i * (len(files) - 1) / max(k - 1, 1)) for i in range(k)})
+    out = []
+    for i in picks:
+        st = files[i].stat()
+        out.append([str(files[i].relative_to(root)), st.st_size, st.st_mtime_ns])
+    return out
+
+
+def stamp_matches(root: Path, stamp: Optional[dict]) -> bool:
+    """True when every recorded folder mtime and sampled file is as the cache saw it."""
+    if not stamp:
+        return False
+    try:
+        if _dir_mtimes(root, list(stamp["dirs"])) != stamp["dirs"]:
+            return False
+        for rel, size, mtime in stamp["files"]:
+            st = (root / rel).stat()
+            if (st.st_size, st.st_mtime_ns) != (size, mtime):
+                return False
+    except (OSError, KeyError, TypeError, ValueError):
+        return False
+    return True
+
+
+def _read_meta(npy: Path, meta_path: Path) -> Optional[dict]:
+    """The entry's record, or None when it is missing or unreadable (then it is rebuilt)."""
+    if not (npy.is_file() and meta_path.is_file()):
+        return None
+    try:
+        meta = json.loads(meta_path.read_text())
+        np.load(npy, mmap_mode="r")
+    except (OSError, ValueError):
+        return None
+    return meta if isinstance(meta, dict) and "skipped" in meta else None
+
+
+def _adopt_unstamped(old_stem: Path, npy: Path, meta_path: Path) -> Optional[dict]:
+    """A cache of these same files written before entries were named by folder (by the hash of
+    the file list alone) is renamed to this entry's name instead of being decoded again."""
+    meta = _read_meta(old_stem.with_suffix(".npy"), old_stem.with_suffix(".json"))
+    if meta is None:
+        return None
+    try:
+        os.replace(old_stem.with_suffix(".npy"), npy)
+        old_stem.with_suffix(".json").unlink(missing_ok=True)  # the new record is written next
+    except OSError:  # it cannot be renamed (a read-only cache): decode as for a new entry
+        return None
+    return meta
+
+
+def _decode_into(files, image_size, cache_dir: Path, npy: Path, meta_path: Path, on_corrupt: str) -> dict:
+    """Decodes `files` into the entry `npy`; its old record goes first, so none outlives its pixels."""
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise JaxganError(f"{cache_dir}: cannot create the image cache directory ({e.strerror}); set data.cache_dir") from None
-    skipped = _build_cache(files, image_size, npy, on_corrupt)
-    _atomic_write_text(meta_path, json.dumps({"root": str(root), "count": len(files), "skipped": skipped}))
-    _report_skipped(skipped, len(files), on_corrupt)
-    return np.load(npy, mmap_mode="r")
+    meta_path.unlink(missing_ok=True)
+    return {"skipped": _build_cache(files, image_size, npy, on_corrupt)}
 
 
 def _holds_images(directory: Path) -> bool:
@@ -218,9 +315,3 @@ def _report_skipped(skipped: list[str], total: int, on_corrupt: str) -> None:
     if on_corrupt == "stop":
         raise JaxganError(f"{skipped[0]}: unreadable image (found when the cache was built); remove it or set data.on_corrupt: skip")
     print(f"skipped {len(skipped)} unreadable images of {total}: first was {skipped[0]}", file=sys.stderr)
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
