@@ -8,7 +8,7 @@ For every DCGAN layer shape (G: ConvTranspose2d 100->512 on 1x1, 512->256 4->8, 
 and the forward+backward (gradients w.r.t. input and kernel) of
 
   torch       torch.nn.ConvTranspose2d / Conv2d (oneDNN), eager, default threads
-  fast        jaxgan.models.layers.conv_transpose2d / conv2d: what the layers run (sub-pixel
+  fast        jaxgan.ops.conv.conv_transpose2d / conv2d: what the layers run (sub-pixel
               forward + custom VJP; a matmul for the 1x1 / whole-window layers)
   xla         conv_transpose2d_reference / conv2d_reference: lax.conv_general_dilated (lhs-
               dilated for the transposed conv) differentiated by JAX, the former layers
@@ -48,7 +48,7 @@ from jax import lax
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from jaxgan.models import layers  # noqa: E402
+from jaxgan.ops import conv  # noqa: E402
 
 G_LAYERS = [  # name, cin, cout, k, s, p, h
     ("G convt0 100->512 1->4", 100, 512, 4, 1, 0, 1),
@@ -129,15 +129,15 @@ def bench_layer(spec, transpose, batch, rounds, ref_rounds, slow_cands):
     x, c = jnp.asarray(_nhwc(xt)), jnp.asarray(ct.numpy().transpose(0, 2, 3, 1))
     xc, cc = jnp.asarray(xt.detach().numpy()), jnp.asarray(ct.numpy())
 
-    fast = layers.conv_transpose2d if transpose else layers.conv2d
-    ref = layers.conv_transpose2d_reference if transpose else layers.conv2d_reference
+    fast = conv.conv_transpose2d if transpose else conv.conv2d
+    ref = conv.conv_transpose2d_reference if transpose else conv.conv2d_reference
     funcs = {"fast": (fast, "nhwc"), "xla": (ref, "nhwc"), "xla_nchw": (_xla_nchw(transpose, s, p), "nchw")}
     if transpose and h == 1:
         out_hw = ((h - 1) * s - 2 * p + k,) * 2
-        funcs["vjp_conv"] = (lambda x, kk, s, p: layers._conv_transpose2d_impl(x, kk, s, p, out_hw), "nhwc")
+        funcs["vjp_conv"] = (lambda x, kk, s, p: conv.conv_transpose2d_custom(x, kk, s, p, out_hw), "nhwc")
     if transpose and slow_cands and s > 1:
         def subpixel_ad(x, kk, s, p):
-            return layers._conv2d_transpose(x, kk, s, p, ((h - 1) * s - 2 * p + k,) * 2)
+            return conv.subpixel_conv_transpose2d(x, kk, s, p, ((h - 1) * s - 2 * p + k,) * 2)
         funcs["subpixel_ad"] = (subpixel_ad, "nhwc")
 
     cands, checks = {}, {}
@@ -182,12 +182,12 @@ def bench_layer(spec, transpose, batch, rounds, ref_rounds, slow_cands):
 @contextlib.contextmanager
 def reference_convs():
     """Makes the layers trace the straightforward convolutions (the former implementation)."""
-    saved = layers.conv2d, layers.conv_transpose2d
-    layers.conv2d, layers.conv_transpose2d = layers.conv2d_reference, layers.conv_transpose2d_reference
+    saved = conv.conv2d, conv.conv_transpose2d
+    conv.conv2d, conv.conv_transpose2d = conv.conv2d_reference, conv.conv_transpose2d_reference
     try:
         yield
     finally:
-        layers.conv2d, layers.conv_transpose2d = saved
+        conv.conv2d, conv.conv_transpose2d = saved
 
 
 def _traced(impl, f):
@@ -202,31 +202,13 @@ def _traced(impl, f):
     return g
 
 
-def torch_dcgan(nz=100, ngf=64, ndf=64, nc=3):
-    nn_ = torch.nn
-    net_g = nn_.Sequential(
-        nn_.ConvTranspose2d(nz, ngf * 8, 4, 1, 0, bias=False), nn_.BatchNorm2d(ngf * 8), nn_.ReLU(True),
-        nn_.ConvTranspose2d(ngf * 8, ngf * 4, 4, 2, 1, bias=False), nn_.BatchNorm2d(ngf * 4), nn_.ReLU(True),
-        nn_.ConvTranspose2d(ngf * 4, ngf * 2, 4, 2, 1, bias=False), nn_.BatchNorm2d(ngf * 2), nn_.ReLU(True),
-        nn_.ConvTranspose2d(ngf * 2, ngf, 4, 2, 1, bias=False), nn_.BatchNorm2d(ngf), nn_.ReLU(True),
-        nn_.ConvTranspose2d(ngf, nc, 4, 2, 1, bias=False), nn_.Tanh())
-    net_d = nn_.Sequential(
-        nn_.Conv2d(nc, ndf, 4, 2, 1, bias=False), nn_.LeakyReLU(0.2, inplace=True),
-        nn_.Conv2d(ndf, ndf * 2, 4, 2, 1, bias=False), nn_.BatchNorm2d(ndf * 2), nn_.LeakyReLU(0.2, inplace=True),
-        nn_.Conv2d(ndf * 2, ndf * 4, 4, 2, 1, bias=False), nn_.BatchNorm2d(ndf * 4), nn_.LeakyReLU(0.2, inplace=True),
-        nn_.Conv2d(ndf * 4, ndf * 8, 4, 2, 1, bias=False), nn_.BatchNorm2d(ndf * 8), nn_.LeakyReLU(0.2, inplace=True),
-        nn_.Conv2d(ndf * 8, 1, 4, 1, 0, bias=False), nn_.Sigmoid())
+def torch_dcgan():
+    """Seed 000's Generator and Discriminator (torch_ref.dcgan_celeba), initialised by its weights_init."""
+    from torch_ref import dcgan_celeba
 
-    def weights_init(m):
-        classname = m.__class__.__name__
-        if classname.find("Conv") != -1:
-            torch.nn.init.normal_(m.weight.data, 0.0, 0.02)
-        elif classname.find("BatchNorm") != -1:
-            torch.nn.init.normal_(m.weight.data, 1.0, 0.02)
-            torch.nn.init.constant_(m.bias.data, 0)
-
-    net_g.apply(weights_init)
-    net_d.apply(weights_init)
+    net_g, net_d = dcgan_celeba.Generator(1), dcgan_celeba.Discriminator(1)
+    net_g.apply(dcgan_celeba.weights_init)
+    net_d.apply(dcgan_celeba.weights_init)
     return net_g, net_d
 
 
@@ -303,31 +285,19 @@ def bench_step(batch, rounds, ref_rounds, ref_scan_rounds):
         cands[impl] = {"chunk (scan) step": _traced(impl, lambda chunk=chunk: _block(chunk(state, batches))),
                        "jit step": _traced(impl, lambda step=step: _block(step(state, batches[0], key)))}
 
-    # The DCGAN tutorial's step, inline (seed 000), on the same uint8 batch.
+    # The DCGAN tutorial's step (seed 000, torch_ref.dcgan_celeba.train_step) on the same uint8 batch.
+    from torch_ref import dcgan_celeba
+
     torch.manual_seed(999)
     net_g, net_d = torch_dcgan()
     criterion = torch.nn.BCELoss()
-    opt_d = torch.optim.Adam(net_d.parameters(), lr=2e-4, betas=(0.5, 0.999))
-    opt_g = torch.optim.Adam(net_g.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    opt_d, opt_g = dcgan_celeba.make_optimizers(net_d, net_g)
     data = torch.from_numpy(np.ascontiguousarray(u8[0].transpose(0, 3, 1, 2)))
 
     def torch_step():
         real = data.float().div_(127.5).sub_(1.0)  # ToTensor + Normalize((.5,)*3, (.5,)*3)
-        net_d.zero_grad()
-        label = torch.full((batch,), 1.0)
-        err_real = criterion(net_d(real).view(-1), label)
-        err_real.backward()
-        noise = torch.randn(batch, 100, 1, 1)
-        fake = net_g(noise)
-        label.fill_(0.0)
-        err_fake = criterion(net_d(fake.detach()).view(-1), label)
-        err_fake.backward()
-        opt_d.step()
-        net_g.zero_grad()
-        label.fill_(1.0)
-        err_g = criterion(net_d(fake).view(-1), label)
-        err_g.backward()
-        opt_g.step()
+        noise = dcgan_celeba.draw_noise(batch)
+        dcgan_celeba.train_step(net_g, net_d, criterion, opt_d, opt_g, real, noise)
 
     cands["torch"] = {"train step": torch_step}
     return run_rounds(cands, rounds, {"xla": ref_rounds, ("xla", "chunk (scan) step"): ref_scan_rounds})

@@ -74,11 +74,6 @@ def make_optimizer(cfg: OptimizerConfig) -> optax.GradientTransformation:
     raise ValueError(f"unknown optimizer {cfg.name!r}")
 
 
-def image_shape_of(config: Config, images_shape: tuple[int, ...]) -> tuple[int, int, int]:
-    """(H, W, C) of the training images."""
-    return tuple(int(s) for s in images_shape[-3:])
-
-
 def build_gan(config: Config, image_shape: tuple[int, int, int]) -> GAN:
     generator, discriminator = models.build(config.model, image_shape)
     return GAN(

@@ -6,9 +6,12 @@ A torch checkpoint here is what `torch_ref.train` saves (and loads with `weights
      "optimizer_g": opt_g.state_dict(), "optimizer_d": opt_d.state_dict(),
      "step": int, "recipe": str}
 
-`to_torch` and `from_torch` work on that structure with numpy arrays (any array-like is
-accepted, torch tensors included), so this module needs no torch; `save_torch_checkpoint` and
-`load_torch_checkpoint` do the file I/O and import torch only then.
+or the seeds' own files, one bare state_dict per network (`torch.save(netG.state_dict(),
+'netG.pth')`): `read_torch_files` reads either into that structure (a missing discriminator or
+optimiser state is initialised fresh), `write_seed_files` writes netG.pth and netD.pth back as
+the seeds save them. `to_torch` and `from_torch` work on the structure with numpy arrays (any
+array-like is accepted, torch tensors included), so they need no torch; the file functions
+import torch (and, for `write_seed_files`, the seeds' classes in torch_ref) only when called.
 
 Layout changes (the same as jaxgan/models/layers.py documents):
 
@@ -36,6 +39,8 @@ Which torch key is which jaxgan variable (each recipe's torch_ref modules, see `
 from __future__ import annotations
 
 import dataclasses
+import re
+import tempfile
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Mapping, Optional
@@ -170,7 +175,7 @@ def net_layouts(config: Config, image_shape: tuple[int, int, int]) -> dict[str, 
         return {"generator": _mlp(config.model.generator, "", 0),
                 "discriminator": _mlp(config.model.discriminator, "", 0)}
     if arch == "mlp":
-        # The book's CelebA D begins with View(218*178*3) (torch_ref.models.book_flattens).
+        # The book's CelebA D begins with View(218*178*3) (torch_ref/myfgan_celeba.py).
         view = 1 if image_shape[-1] > 1 else 0
         return {"generator": _mlp(config.model.generator, "model.", 0),
                 "discriminator": _mlp(config.model.discriminator, "model.", view)}
@@ -196,7 +201,7 @@ def recipe_image_shape(config: Config) -> tuple[int, int, int]:
 
 # --- small tree helpers ----------------------------------------------------------------------
 
-def _get(tree, path):
+def tree_get(tree, path):
     for p in path:
         tree = tree[p]
     return tree
@@ -214,12 +219,12 @@ def _numpy(x) -> np.ndarray:
     return np.asarray(x)
 
 
-def _adam_state(opt_state) -> Optional[optax.ScaleByAdamState]:
+def adam_state(opt_state) -> Optional[optax.ScaleByAdamState]:
     if isinstance(opt_state, optax.ScaleByAdamState):
         return opt_state
     if isinstance(opt_state, tuple):
         for child in opt_state:
-            found = _adam_state(child)
+            found = adam_state(child)
             if found is not None:
                 return found
     return None
@@ -248,38 +253,51 @@ def torch_param_groups(cfg: OptimizerConfig, count: int) -> list[dict[str, Any]]
 
 # --- jaxgan -> torch ---------------------------------------------------------------------------
 
-def net_to_torch(layout: NetLayout, net: NetState, step: int) -> "OrderedDict[str, np.ndarray]":
-    """One network's state_dict (numpy arrays) from its jaxgan params and batch_stats."""
+def net_to_torch(layout: NetLayout, net: NetState, step: int,
+                 counted: Optional[Mapping[str, int]] = None, since: int = 0) -> "OrderedDict[str, np.ndarray]":
+    """One network's state_dict (numpy arrays) from its jaxgan params and batch_stats.
+
+    num_batches_tracked: `counted` (what a converted torch file held at step `since`) plus the
+    passes of the steps since, or the count torch would have after `step` steps.
+    """
     values: dict[str, np.ndarray] = {}
     trees = {"params": net.params, "batch_stats": net.batch_stats}
     for t in layout.tensors:
-        values[t.torch_key] = t.to_torch(_numpy(_get(trees[t.collection], t.path)))
+        values[t.torch_key] = t.to_torch(_numpy(tree_get(trees[t.collection], t.path)))
     for key in layout.counters:
-        values[key] = np.asarray(step * layout.passes_per_step, np.int64)
+        start = (counted or {}).get(key)
+        count = step * layout.passes_per_step if start is None else start + (step - since) * layout.passes_per_step
+        values[key] = np.asarray(count, np.int64)
     return OrderedDict((key, values[key]) for key in layout.torch_keys())
 
 
 def optimizer_to_torch(layout: NetLayout, net: NetState, cfg: OptimizerConfig) -> dict[str, Any]:
     """The torch optimiser's state_dict from an optax state (Adam moments; SGD has none)."""
     state: dict[int, dict[str, np.ndarray]] = {}
-    adam = _adam_state(net.opt_state)
+    adam = adam_state(net.opt_state)
     if cfg.name == "adam" and adam is not None and int(adam.count) > 0:
         for i, t in enumerate(layout.params):
             state[i] = {"step": np.asarray(float(adam.count), np.float32),
-                        "exp_avg": t.to_torch(_numpy(_get(adam.mu, t.path))),
-                        "exp_avg_sq": t.to_torch(_numpy(_get(adam.nu, t.path)))}
+                        "exp_avg": t.to_torch(_numpy(tree_get(adam.mu, t.path))),
+                        "exp_avg_sq": t.to_torch(_numpy(tree_get(adam.nu, t.path)))}
     return {"state": state, "param_groups": torch_param_groups(cfg, len(layout.params))}
 
 
-def to_torch(config: Config, state: GANState, image_shape: tuple[int, int, int]) -> dict[str, Any]:
-    """A whole torch_ref checkpoint (numpy arrays) from a GANState."""
+def to_torch(config: Config, state: GANState, image_shape: tuple[int, int, int],
+             counters: Optional[Mapping[str, Any]] = None) -> dict[str, Any]:
+    """A whole torch_ref checkpoint (numpy arrays) from a GANState.
+
+    counters: the BatchNorm counts of the torch files the state was converted from
+    (`torch_counters`, kept in the checkpoint's metadata), so a round trip gives them back.
+    """
     layouts = net_layouts(config, image_shape)
     step = int(state.step)
     nets = {"generator": state.g, "discriminator": state.d}
     opts = {"generator": config.optimizer.generator, "discriminator": config.optimizer.discriminator}
     out: dict[str, Any] = {"recipe": config.name, "step": step}
+    counters = counters or {}
     for name in NETS:
-        out[name] = net_to_torch(layouts[name], nets[name], step)
+        out[name] = net_to_torch(layouts[name], nets[name], step, counters.get(name), int(counters.get("step", 0)))
         out[OPTIMIZER_KEYS[name]] = optimizer_to_torch(layouts[name], nets[name], opts[name])
     return out
 
@@ -290,9 +308,13 @@ def check_state_dict(layout: NetLayout, template: NetState, sd: Mapping[str, Any
     """Refuses a state_dict that is not this recipe's network, naming the first bad tensor."""
     trees = {"params": template.params, "batch_stats": template.batch_stats}
     for t in layout.tensors:
-        expected = t.torch_shape(np.shape(_get(trees[t.collection], t.path)))
+        expected = t.torch_shape(np.shape(tree_get(trees[t.collection], t.path)))
         if t.torch_key not in sd:
-            raise JaxganError(f"{source}: {what} has no tensor '{t.torch_key}' (the recipe expects shape {expected})")
+            first = next(iter(sd), None)
+            found = (f"; its first tensor is '{first}' with shape {tuple(np.shape(_numpy(sd[first])))}"
+                     if first is not None else "; it holds no tensors")
+            raise JaxganError(f"{source}: {what} has no tensor '{t.torch_key}' (the recipe expects shape {expected})"
+                              f"{found}: a state_dict of another network, or of another recipe")
         got = tuple(np.shape(_numpy(sd[t.torch_key])))
         if got != expected:
             raise JaxganError(f"{source}: {what} tensor '{t.torch_key}' has shape {got}, the recipe expects {expected}")
@@ -315,7 +337,7 @@ def optimizer_from_torch(layout: NetLayout, net: NetState, osd: Optional[Mapping
                          tx: optax.GradientTransformation, source: str, what: str) -> Any:
     """The optax state: Adam's moments converted where torch has them, else freshly initialised."""
     opt_state = tx.init(net.params)
-    adam = _adam_state(opt_state)
+    adam = adam_state(opt_state)
     if adam is None or not osd or not osd.get("state"):
         return opt_state
     state = osd["state"]
@@ -327,7 +349,7 @@ def optimizer_from_torch(layout: NetLayout, net: NetState, osd: Optional[Mapping
         entry = state[i] if i in state else state[str(i)]
         for name, tree in (("exp_avg", mu), ("exp_avg_sq", nu)):
             value = _numpy(entry[name])
-            expected = t.torch_shape(np.shape(_get(net.params, t.path)))
+            expected = t.torch_shape(np.shape(tree_get(net.params, t.path)))
             if value.shape != expected:
                 raise JaxganError(f"{source}: {what} {name} of '{t.torch_key}' has shape {value.shape}, "
                                   f"the recipe expects {expected}")
@@ -338,17 +360,20 @@ def optimizer_from_torch(layout: NetLayout, net: NetState, osd: Optional[Mapping
 
 
 def from_torch(config: Config, checkpoint: Mapping[str, Any], image_shape: tuple[int, int, int],
-               seed: Optional[int] = None, source: str = "<checkpoint>",
+               seed: Optional[int] = None, source: str | Mapping[str, str] = "<checkpoint>",
                template: Optional[GANState] = None) -> GANState:
     """A GANState from a torch_ref checkpoint, its step and RNG as a jaxgan run of `seed` has.
 
     Optimiser states are converted where the checkpoint has them (Adam's moments and step),
-    and freshly initialised otherwise (SGD, or a checkpoint saved before any step).
+    and freshly initialised otherwise (SGD, the seeds' bare state_dicts, or a checkpoint saved
+    before any step). Without a 'discriminator' (a seed's netG.pth alone), D is the recipe's
+    fresh initialisation.
     `template`: an `init_state` of this recipe to fill (saves drawing one).
     """
-    for key in NETS:
-        if key not in checkpoint:
-            raise JaxganError(f"{source}: not a torch_ref checkpoint (no '{key}' state_dict)")
+    if "generator" not in checkpoint:
+        source = source.get("generator", "<checkpoint>") if isinstance(source, Mapping) else source
+        raise JaxganError(f"{source}: not a torch_ref checkpoint (no 'generator' state_dict), nor a state_dict of "
+                          f"the recipe's generator (keys {list(checkpoint)[:3]})")
     gan = build_gan(config, image_shape)
     if template is None:
         template = init_state(gan, config.seed if seed is None else seed)
@@ -356,10 +381,14 @@ def from_torch(config: Config, checkpoint: Mapping[str, Any], image_shape: tuple
     txs = {"generator": gan.g_tx, "discriminator": gan.d_tx}
     nets = {}
     for name, tmpl in (("generator", template.g), ("discriminator", template.d)):
-        check_state_dict(layouts[name], tmpl, checkpoint[name], name, source)
+        if name not in checkpoint:  # a generator alone: D as the recipe initialises it
+            nets[name] = tmpl.replace(opt_state=txs[name].init(tmpl.params))
+            continue
+        where = source.get(name, "<checkpoint>") if isinstance(source, Mapping) else source
+        check_state_dict(layouts[name], tmpl, checkpoint[name], name, where)
         net = net_from_torch(layouts[name], tmpl, checkpoint[name])
         opt_key = OPTIMIZER_KEYS[name]
-        opt_state = optimizer_from_torch(layouts[name], net, checkpoint.get(opt_key), txs[name], source, opt_key)
+        opt_state = optimizer_from_torch(layouts[name], net, checkpoint.get(opt_key), txs[name], where, opt_key)
         nets[name] = net.replace(opt_state=opt_state)
     step = int(checkpoint.get("step", 0))
     return template.replace(step=jnp.asarray(step, jnp.int32), g=nets["generator"], d=nets["discriminator"])
@@ -387,16 +416,13 @@ def _to_tensors(obj):
 
 def save_torch_checkpoint(checkpoint: Mapping[str, Any], path: str | Path) -> Path:
     """Writes a checkpoint of numpy arrays as a torch .pt file (tensors), atomically."""
-    import os
-
     import torch
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    torch.save(_to_tensors(dict(checkpoint)), tmp)
-    os.replace(tmp, path)
-    return path
+    from jaxgan.files import atomic_path
+
+    with atomic_path(path) as tmp:
+        torch.save(_to_tensors(dict(checkpoint)), tmp)
+    return Path(path)
 
 
 def load_torch_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -406,19 +432,28 @@ def load_torch_checkpoint(path: str | Path) -> dict[str, Any]:
     import torch
 
     path = Path(path)
+    if path.is_dir():
+        raise JaxganError(f"{path}: is a folder; give the checkpoint file (e.g. netG.pth)")
     if not path.is_file():
         raise JaxganError(f"{path}: no such checkpoint file")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as e:
-        raise JaxganError(f"{path}: not a torch checkpoint that torch.load(weights_only=True) can read "
-                          f"({type(e).__name__})") from None
+    except pickle.UnpicklingError as e:
+        globals_named = re.search(r"GLOBAL (\S+)", str(e))
+        if globals_named is None:  # not a pickle at all
+            raise JaxganError(f"{path}: not a file torch.load can read (not a torch checkpoint)") from None
+        raise JaxganError(f"{path}: refused, its pickle would run code or build objects other than tensors "
+                          f"(it names {globals_named.group(1)}; read with torch.load(weights_only=True))") from None
+    except (RuntimeError, EOFError, OSError, ValueError) as e:
+        raise JaxganError(f"{path}: not a file torch.load can read ({type(e).__name__})") from None
     if not isinstance(ckpt, dict):
         raise JaxganError(f"{path}: expected a dict checkpoint, got {type(ckpt).__name__}")
     return ckpt
 
 
-def save_jax_checkpoint(config: Config, state: GANState, workdir: str | Path) -> Path:
+def save_jax_checkpoint(config: Config, state: GANState, workdir: str | Path,
+                        image_shape: Optional[tuple[int, int, int]] = None,
+                        extra_meta: Optional[Mapping[str, Any]] = None) -> Path:
     """Writes `state` as a jaxgan run folder's checkpoint (workdir/checkpoints/<step>/) beside
     the recipe (workdir/config.yaml), so `jaxgan.train --workdir DIR --resume` continues it."""
     from jaxgan.checkpoint import Checkpointer
@@ -432,7 +467,10 @@ def save_jax_checkpoint(config: Config, state: GANState, workdir: str | Path) ->
         if checkpointer.latest_step() is not None:
             raise JaxganError(f"{workdir}: already holds a jaxgan checkpoint (step {checkpointer.latest_step()}); "
                               "choose another directory")
-        checkpointer.save(state, {"recipe": config.name, "step": int(state.step), "converted_from": "torch"})
+        shape = tuple(image_shape) if image_shape is not None else recipe_image_shape(config)
+        meta = {"recipe": config.name, "step": int(state.step), "converted_from": "torch",
+                "image_shape": [int(n) for n in shape], **(extra_meta or {})}
+        checkpointer.save(state, meta)
         checkpointer.wait()
     finally:
         checkpointer.close()
@@ -446,6 +484,12 @@ def restore_jax_checkpoint(config: Config, directory: str | Path,
 
     Shapes are checked against the recipe first, naming the first tensor that differs.
     """
+    return restore_jax_run(config, directory, image_shape)[0]
+
+
+def restore_jax_run(config: Config, directory: str | Path,
+                    image_shape: Optional[tuple[int, int, int]] = None) -> tuple[GANState, dict[str, Any]]:
+    """`restore_jax_checkpoint`, with the checkpoint's metadata."""
     from jaxgan.checkpoint import Checkpointer
 
     directory = Path(directory)
@@ -464,13 +508,13 @@ def restore_jax_checkpoint(config: Config, directory: str | Path,
         if step is None:
             raise JaxganError(f"{directory}: no jaxgan checkpoint here")
         try:
-            state, _ = checkpointer.restore(template, step)
+            state, meta = checkpointer.restore(template, step)
         except JaxganError:
             _raise_first_mismatch(checkpointer, step, template, directory)
             raise
     finally:
         checkpointer.close()
-    return state
+    return state, meta
 
 
 def _raise_first_mismatch(checkpointer, step: int, template: GANState, directory: Path) -> None:
@@ -499,3 +543,95 @@ def _raise_first_mismatch(checkpointer, step: int, template: GANState, directory
             raise JaxganError(f"{where}: checkpoint has no {key} (the recipe expects shape {expected})")
         if tuple(np.shape(flat[key])) != expected:
             raise JaxganError(f"{where}: {key} has shape {tuple(np.shape(flat[key]))}, the recipe expects {expected}")
+
+
+# --- the seeds' own files: bare state_dicts ----------------------------------------------------
+#
+# The seeds save each network alone, `torch.save(netG.state_dict(), 'netG.pth')` and the same
+# for netD (seed 003 each epoch; pytorch/examples' dcgan as netG_epoch_N.pth). No optimiser
+# state, no step: a run converted from them starts at step 0 with fresh Adam moments.
+
+SEED_FILES = {"generator": "netG.pth", "discriminator": "netD.pth"}
+
+
+def _is_state_dict(obj) -> bool:
+    return isinstance(obj, Mapping) and bool(obj) and all(
+        isinstance(k, str) and (hasattr(v, "shape") or isinstance(v, np.ndarray)) for k, v in obj.items())
+
+
+def read_torch_files(paths: list[str | Path]) -> tuple[dict[str, Any], dict[str, str], list[str]]:
+    """(checkpoint, file of each net, what was initialised fresh) from one torch_ref checkpoint,
+    or from the seeds' state_dicts: G's file, then D's if given.
+
+    Every file is read with `weights_only=True`; one that is neither is refused naming it.
+    """
+    if not 1 <= len(paths) <= 2:
+        raise JaxganError(f"give one torch_ref checkpoint, or the generator's state_dict and the discriminator's "
+                          f"(e.g. netG.pth netD.pth); got {len(paths)} files")
+    loaded = [load_torch_checkpoint(p) for p in paths]
+    if "generator" in loaded[0] and not _is_state_dict(loaded[0]):
+        if len(paths) > 1:
+            raise JaxganError(f"{paths[0]}: a torch_ref checkpoint holds both networks; give it alone")
+        notes = [] if "optimizer_g" in loaded[0] else ["optimiser state: not in the file; initialised fresh"]
+        return loaded[0], {"generator": str(paths[0]), "discriminator": str(paths[0])}, notes
+    for path, obj in zip(paths, loaded):
+        if not _is_state_dict(obj):
+            first = next(iter(obj), None)
+            raise JaxganError(f"{path}: neither a torch_ref checkpoint nor a network's state_dict "
+                              f"(its first entry '{first}' is a {type(obj.get(first)).__name__}, not a tensor)")
+    checkpoint = dict(zip(NETS, loaded))
+    sources = {net: str(p) for net, p in zip(NETS, paths)}
+    notes = [] if len(paths) == 2 else [
+        "discriminator: no file given; initialised fresh, as the recipe initialises it"]
+    notes.append("optimiser state: not in the seeds' files; initialised fresh (Adam moments zero, step 0)")
+    return checkpoint, sources, notes
+
+
+def torch_counters(config: Config, checkpoint: Mapping[str, Any], image_shape: tuple[int, int, int]) -> dict[str, Any]:
+    """The BatchNorm num_batches_tracked of each network in `checkpoint` (for the metadata, so
+    that `to_torch` gives them back after a round trip), with the checkpoint's step."""
+    layouts = net_layouts(config, image_shape)
+    out: dict[str, Any] = {"step": int(checkpoint.get("step", 0))}
+    for net in NETS:
+        sd = checkpoint.get(net) or {}
+        counted = {k: int(_numpy(sd[k])) for k in layouts[net].counters if k in sd}
+        if counted:
+            out[net] = counted
+    return out
+
+
+def write_seed_files(config: Config, state: GANState, image_shape: tuple[int, int, int], out_dir: str | Path,
+                     counters: Optional[Mapping[str, Any]] = None, force: bool = False) -> list[Path]:
+    """OUT_DIR/netG.pth and netD.pth, each saved as the seeds save them: the seed's own network
+    (torch_ref) given the weights, then `torch.save(net.state_dict(), path)`; loadable with
+    `net.load_state_dict(torch.load(path))`."""
+    import torch
+
+    from jaxgan.files import atomic_write, refuse_existing
+    from torch_ref.models import check_recipe, seed_name, seed_networks
+
+    check_recipe(config)
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise JaxganError(f"{out_dir}: is a file; give a folder for netG.pth and netD.pth")
+    if not out_dir.parent.is_dir():
+        raise JaxganError(f"{out_dir.parent}: no such folder; create it first or choose another --to-seed folder")
+    targets = {net: out_dir / name for net, name in SEED_FILES.items()}
+    if out_dir.is_dir():
+        for target in targets.values():
+            refuse_existing(target, force, "seed state_dict")
+    checkpoint = to_torch(config, state, image_shape, counters)
+    name = seed_name(config)
+    with torch.device("meta"):  # the seed's classes, without drawing weights that are replaced next
+        nets = dict(zip(NETS, seed_networks(name, image_shape[-1])))
+    out_dir.mkdir(exist_ok=True)
+    for net, target in targets.items():
+        module = nets[net]
+        module.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in checkpoint[net].items()}, assign=True)
+        # torch names the archive inside the file after the file (netG/data.pkl): save under the
+        # target's own name in a scratch folder, then write those bytes atomically
+        with tempfile.TemporaryDirectory(prefix="jaxgan-seed-") as scratch:
+            staged = Path(scratch) / target.name
+            torch.save(module.state_dict(), staged)
+            atomic_write(target, staged.read_bytes())
+    return list(targets.values())

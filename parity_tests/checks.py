@@ -39,6 +39,7 @@ from parity_tests import measure, twins
 from parity_tests.measure import Measurement, rel_err, worst
 from parity_tests.recipes import SETTINGS, TRAJECTORY_STEPS, load_recipe, network_images
 from parity_tests.twins import Twins, jax_init
+from torch_ref import gan_maxout_mnist
 from torch_ref import models as torch_models
 from torch_ref.data import to_seed_batch
 
@@ -78,7 +79,7 @@ def _normal_shape(shape, nchw: bool) -> tuple[int, ...]:
 def _torch_layer_outputs(module: torch.nn.Module, x) -> dict[str, tuple[int, ...]]:
     shapes, handles = {}, []
     for name, m in module.named_modules():
-        if name and (any(True for _ in m.parameters(recurse=False)) or isinstance(m, torch_models.Maxout)):
+        if name and (any(True for _ in m.parameters(recurse=False)) or isinstance(m, gan_maxout_mnist.Maxout)):
             handles.append(m.register_forward_hook(
                 lambda mod, inp, out, name=name: shapes.__setitem__(name, tuple(out.shape))))
     try:
@@ -127,7 +128,7 @@ def _param_tree_problems(name: str) -> tuple[int, list[str]]:
         for t in layout.tensors:
             count += 1
             if (t.collection,) + t.path in jax_leaves and t.torch_key in sd:
-                jshape = np.shape(torch_weights._get(trees[t.collection], t.path))
+                jshape = np.shape(torch_weights.tree_get(trees[t.collection], t.path))
                 if t.torch_shape(jshape) != tuple(sd[t.torch_key].shape):
                     problems.append(f"{net} {t.torch_key} {tuple(sd[t.torch_key].shape)} vs {jshape}")
     return count, problems
@@ -231,7 +232,7 @@ def _jax_pooled(name: str, net: str, paths: list[tuple[str, ...]], reps: int) ->
 
     def leaves(key):
         params = module.init({"params": key, "dropout": key}, example, train=False)["params"]
-        return [torch_weights._get(params, p) for p in paths]
+        return [torch_weights.tree_get(params, p) for p in paths]
 
     keys = jax.random.split(jax.random.PRNGKey(10_000), reps)
     drawn = jax.jit(jax.vmap(leaves))(keys)
@@ -267,7 +268,7 @@ def init(name: str) -> list[Measurement]:
         trees = {"params": ns.params, "batch_stats": ns.batch_stats}
         samples = {}
         for t in layouts[net].tensors:
-            samples[t.torch_key] = (t, np.asarray(torch_weights._get(trees[t.collection], t.path)).ravel(),
+            samples[t.torch_key] = (t, np.asarray(torch_weights.tree_get(trees[t.collection], t.path)).ravel(),
                                     sd[t.torch_key].numpy().ravel())
         # constant tensors (zero biases, unit scales, running statistics): equal exactly
         varying = {}
@@ -339,13 +340,55 @@ def losses(name: str) -> list[Measurement]:
     tw = Twins(name, "float32")
     b = tw.config.train.batch_size
     tw.set_learning(False)
-    jm, tm = tw.step(network_images(name, b, seed=1))
+    images = network_images(name, b, seed=1)
+    noise = tw.noise(twins.step_key(tw.state), b)  # what the step below draws
+    jm, tm = tw.step(images)
     out = [Measurement(name, "losses", f"{SEED_NAMES[k]} (float32, batch {b}), |diff|", abs(jm[k] - tm[k]),
                        measure.LOSS_ABS) for k in SEED_NAMES]
     out += _grad_measurements(tw, "float32", b, tolerance=None)
     tw.close()
     gc.collect()
+    out.append(torch_precision_gap(name, images, noise))
     return out
+
+
+def _torch_step_grads(name: str, dtype: torch.dtype, images_u8: np.ndarray, noise: twins.Noise) -> list[np.ndarray]:
+    """torch_ref's gradients of one step at jaxgan's converted initial weights (lr 0), in `dtype`."""
+    from torch_ref import steps as torch_steps
+
+    config, shape = load_recipe(name), SETTINGS[name].image_shape
+    ckpt = torch_weights.to_torch(config, jax_init(name), shape)
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        G, D = (copy.deepcopy(m).to(dtype) for m in twins.torch_init(name))
+        for net, module in (("generator", G), ("discriminator", D)):
+            module.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in ckpt[net].items()})
+        gan = torch_steps.build_gan(config, shape, nets=(G, D))
+        grads: list[np.ndarray] = []
+        for opt in (gan.g_opt, gan.d_opt):
+            for group in opt.param_groups:
+                group["lr"] = 0.0
+            opt.register_step_pre_hook(lambda o, args, kwargs: grads.extend(
+                p.grad.detach().numpy().astype(np.float64) for g in o.param_groups for p in g["params"]
+                if p.grad is not None))
+        as_t = lambda a: None if a is None else torch.from_numpy(np.array(a)).to(dtype)  # noqa: E731
+        torch_steps.train_step(gan, to_seed_batch(config, images_u8).to(dtype), as_t(noise.z), as_t(noise.g_z),
+                               noise.masks)
+        return grads
+    finally:
+        torch.set_default_dtype(previous)
+
+
+def torch_precision_gap(name: str, images_u8: np.ndarray, noise: twins.Noise) -> Measurement:
+    """torch against itself: its float32 gradients of the float32 check's step against its
+    float64 ones (the same weights, batch, noise and dropout masks). The float32
+    jaxgan-vs-torch gradient rows are of this size."""
+    b = len(images_u8)
+    g32 = _torch_step_grads(name, torch.float32, images_u8, noise)
+    g64 = _torch_step_grads(name, torch.float64, images_u8, noise)
+    err = max(rel_err(a, c) for a, c in zip(g32, g64))
+    return Measurement(name, "losses", f"torch's own grads, float32 vs float64 (batch {b}), max rel", err, None)
 
 
 def _grad_measurements(tw: Twins, dtype: str, b: int, tolerance) -> list[Measurement]:
@@ -365,7 +408,7 @@ def converted_samples(tw: Twins) -> Measurement:
     ckpt = torch_weights.to_torch(config, state, shape)
     G = copy.deepcopy(twins.torch_init(tw.name)[0]).to(torch.float32)  # the cache may hold float64 twins' dtype
     G.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in ckpt["generator"].items()})
-    G.eval()
+    torch_models.set_mode(G, False)
     n = 16 if config.model.arch != "mlp" or math.prod(shape) < 10_000 else 2
     z = np.asarray(tw.gan.sample_z(jax.random.PRNGKey(7), n))
     fake = np.asarray(make_generate(tw.gan)(state, jnp.asarray(z)))
@@ -394,17 +437,18 @@ def _state_errors(tw: Twins) -> dict[str, Optional[tuple[float, str]]]:
         layout, sd = tw.layouts[net], module.state_dict()
         trees = {"params": ns.params, "batch_stats": ns.batch_stats}
         for t in layout.tensors:
-            err = rel_err(t.to_torch(np.asarray(torch_weights._get(trees[t.collection], t.path))), sd[t.torch_key].numpy())
+            ours = t.to_torch(np.asarray(torch_weights.tree_get(trees[t.collection], t.path)))
+            err = rel_err(ours, sd[t.torch_key].numpy())
             (params if t.collection == "params" else bn).append((f"{net} {t.torch_key}", err))
         for key in layout.counters:
             counters.append((f"{net} {key}", abs(tw.steps_taken * layout.passes_per_step - int(sd[key]))))
-        adam = torch_weights._adam_state(ns.opt_state)
+        adam = torch_weights.adam_state(ns.opt_state)
         tstate = opt.state_dict()["state"]
         for i, t in enumerate(layout.params):
             if not tstate.get(i):
                 continue  # SGD keeps no state
             for name, tree in (("exp_avg", adam.mu), ("exp_avg_sq", adam.nu)):
-                err = rel_err(t.to_torch(np.asarray(torch_weights._get(tree, t.path))), tstate[i][name].numpy())
+                err = rel_err(t.to_torch(np.asarray(torch_weights.tree_get(tree, t.path))), tstate[i][name].numpy())
                 moments.append((f"{net} {t.torch_key} {name}", err))
             steps.append((f"{net} {t.torch_key} step", abs(int(adam.count) - float(tstate[i]["step"]))))
     return {key: (worst(values) if values else None) for key, values in
@@ -468,6 +512,16 @@ def _photos() -> dict[str, np.ndarray]:
     }
 
 
+def _awkward_photos() -> dict[str, np.ndarray]:
+    """Crops of the photos whose sizes make Resize's truncation and CenterCrop's rounding matter:
+    100x105 resizes to 64x67 (a crop offset of 1.5, which round() takes to 2), 112x100 to 71x64
+    (71.68 truncated: rounding would give 72)."""
+    import skimage.data
+
+    return {"astronaut_100x105": skimage.data.astronaut()[100:200, 150:255],
+            "chelsea_112x100": skimage.data.chelsea()[50:162, 200:300]}
+
+
 def _torchvision_png(fake: np.ndarray, value_range, nchw: bool) -> np.ndarray:
     """The pixels torchvision.utils.save_image writes for these images (through a real PNG)."""
     import torchvision.utils as vutils
@@ -511,8 +565,11 @@ def pipeline(name: str) -> list[Measurement]:
     if config.data.image_size is not None:
         raw_h, raw_w, _ = SETTINGS[name].raw_shape
         worst_diff, at = 0.0, ""
-        for pname, photo in _photos().items():
-            if (raw_h, raw_w) != (218, 178) or "celeba" not in pname:
+        photos = {**_photos(), **_awkward_photos()}
+        for pname, photo in photos.items():
+            if pname in _awkward_photos():
+                pass  # as they are: their sizes are the point
+            elif (raw_h, raw_w) != (218, 178) or "celeba" not in pname:
                 if raw_h < 100:  # CIFAR-10: a 32x32 photo, scaled up as Scale(64) does
                     photo = np.asarray(Image.fromarray(photo).resize((raw_w, raw_h), Image.BOX))
             raw = photo[None]
@@ -521,7 +578,7 @@ def pipeline(name: str) -> list[Measurement]:
             d = measure.abs_err(jx, tt)
             if not d <= worst_diff:
                 worst_diff, at = d, pname
-        out.append(Measurement(name, "pipeline", f"Resize({config.data.image_size})+CenterCrop on {len(_photos())} "
+        out.append(Measurement(name, "pipeline", f"Resize({config.data.image_size})+CenterCrop on {len(photos)} "
                                "real photos vs torchvision, max |diff|", worst_diff, 0.0, at))
     return out
 

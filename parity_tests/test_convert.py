@@ -24,7 +24,7 @@ def _adam_state(module: torch.nn.Module, cfg, seed: int) -> dict:
     """The recipe's torch Adam state_dict with random moments, as after some steps."""
     g = torch.Generator().manual_seed(seed)
     params = list(module.parameters())
-    opt = models.make_optimizer(cfg, params)
+    opt = torch.optim.Adam(params, lr=cfg.lr, betas=(cfg.b1, cfg.b2), eps=cfg.eps)
     state = {i: {"step": torch.tensor(7.0), "exp_avg": torch.randn(p.shape, generator=g),
                  "exp_avg_sq": torch.rand(p.shape, generator=g)} for i, p in enumerate(params)}
     return {"state": state, "param_groups": opt.state_dict()["param_groups"]}
@@ -113,7 +113,7 @@ def test_jaxgan_trained_generator_samples_the_same_images_in_torch(tmp_path, tin
     assert ckpt["step"] == 12
     G = models.build(config, (28, 28, 1))[0]
     G.load_state_dict(ckpt["generator"])
-    G.eval()
+    models.set_mode(G, False)
     state = torch_weights.restore_jax_checkpoint(config, tmp_path / "run")
     z = np.random.default_rng(0).standard_normal((32, config.model.z_dim)).astype(np.float32)
     ours = np.asarray(make_generate(build_gan(config, (28, 28, 1)))(state, z)).reshape(32, -1)

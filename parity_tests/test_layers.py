@@ -2,8 +2,7 @@
 
 Same weights (converted by the documented layout change), same inputs: forwards agree to 1e-5
 absolute, gradients to 1e-4 relative (max |jax - torch| / max |torch|, per tensor), BatchNorm
-running statistics to 1e-5 relative. The torch modules are built here from torch.nn directly,
-as the seeds write them.
+running statistics to 1e-5 relative. The torch modules are the seeds' own classes (torch_ref).
 
 Layouts: Linear W (out, in) -> kernel W.T; Conv2d W (out, in, kh, kw) and ConvTranspose2d
 W (in, out, kh, kw) -> kernel W.transpose(2, 3, 1, 0); activations NCHW <-> NHWC.
@@ -17,21 +16,18 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 
 from jaxgan.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from jaxgan.models.layers import (
     TorchBatchNorm,
     TorchConv2d,
     TorchConvTranspose2d,
-    conv2d,
-    conv2d_reference,
-    conv_transpose2d,
-    conv_transpose2d_reference,
     torch_conv,
     torch_conv_transpose,
 )
 from jaxgan.models.maxout import Maxout, MaxoutDiscriminator, MaxoutGenerator
+from torch_ref import dcgan_celeba, gan_maxout_mnist
+from jaxgan.ops.conv import conv2d, conv2d_reference, conv_transpose2d, conv_transpose2d_reference
 
 FWD_ATOL = 1e-5
 GRAD_RTOL = 1e-4
@@ -298,55 +294,9 @@ def test_default_init_bound_is_torchs(transpose):
 # --- seed 004: maxout ------------------------------------------------------------------------
 
 
-class TorchMaxout(torch.nn.Module):
-    """Seed 004's Maxout, verbatim."""
-
-    def __init__(self, input_dim=784, output_dim=784, k=3):
-        super().__init__()
-        self.input_dim, self.output_dim, self.k = input_dim, output_dim, k
-        self.linear = torch.nn.Linear(self.input_dim, self.output_dim * k)
-
-    def forward(self, x):
-        x = self.linear(x)
-        return x.view(-1, self.output_dim, self.k).max(dim=2)[0]
-
-
-class TorchMaxoutDiscriminator(torch.nn.Module):
-    """Seed 004's Discriminator, verbatim."""
-
-    def __init__(self, input_dim=784, output_dim=1):
-        super().__init__()
-        self.max_1 = TorchMaxout(input_dim, 240, k=5)
-        self.drop_1 = torch.nn.Dropout(0.8)
-        self.max_2 = TorchMaxout(240, 240, 5)
-        self.linear = torch.nn.Linear(240, 1)
-
-    def forward(self, x):
-        x = self.max_1(x)
-        x = self.drop_1(x)
-        x = self.max_2(x)
-        x = self.linear(x)
-        return F.sigmoid(x)
-
-
-class TorchMaxoutGenerator(torch.nn.Module):
-    """Seed 004's Generator, verbatim (final ReLU included)."""
-
-    def __init__(self, input_dim=100, output_dim=784):
-        super().__init__()
-        self.linear_1 = torch.nn.Linear(input_dim, 1200)
-        self.linear_2 = torch.nn.Linear(1200, 1200)
-        self.linear_3 = torch.nn.Linear(1200, output_dim)
-
-    def forward(self, x):
-        x = F.relu(self.linear_1(x))
-        x = F.relu(self.linear_2(x))
-        return F.relu(self.linear_3(x))
-
-
 def test_maxout_forward_and_gradients():
     torch.manual_seed(0)
-    layer = TorchMaxout(12, 7, k=5)
+    layer = gan_maxout_mnist.Maxout(12, 7, k=5)
     x = torch.from_numpy(randn(0, 6, 12)).requires_grad_()
     out = layer(x)
     ct = randn(1, 6, 7)
@@ -365,7 +315,7 @@ def test_maxout_forward_and_gradients():
 
 def test_maxout_gan_forward_with_torchs_dropout_mask():
     torch.manual_seed(0)
-    tg, td = TorchMaxoutGenerator(), TorchMaxoutDiscriminator()
+    tg, td = gan_maxout_mnist.Generator(), gan_maxout_mnist.Discriminator()
     g_params = {f"linear_{i}": dense(getattr(tg, f"linear_{i}")) for i in (1, 2, 3)}
     d_params = {"max_1": {"linear": dense(td.max_1.linear)}, "max_2": {"linear": dense(td.max_2.linear)},
                 "linear": dense(td.linear)}
@@ -397,36 +347,14 @@ def test_maxout_gan_forward_with_torchs_dropout_mask():
 NZ, NGF, NDF, NC = 100, 16, 16, 3
 
 
-def weights_init(m):
-    """The seeds' weights_init, verbatim."""
-    classname = m.__class__.__name__
-    if classname.find("Conv") != -1:
-        torch.nn.init.normal_(m.weight.data, 0.0, 0.02)
-    elif classname.find("BatchNorm") != -1:
-        torch.nn.init.normal_(m.weight.data, 1.0, 0.02)
-        torch.nn.init.constant_(m.bias.data, 0)
-
-
 def torch_generator(nz=NZ, ngf=NGF, nc=NC):
-    nn_ = torch.nn
-    return nn_.Sequential(
-        nn_.ConvTranspose2d(nz, ngf * 8, 4, 1, 0, bias=False), nn_.BatchNorm2d(ngf * 8), nn_.ReLU(True),
-        nn_.ConvTranspose2d(ngf * 8, ngf * 4, 4, 2, 1, bias=False), nn_.BatchNorm2d(ngf * 4), nn_.ReLU(True),
-        nn_.ConvTranspose2d(ngf * 4, ngf * 2, 4, 2, 1, bias=False), nn_.BatchNorm2d(ngf * 2), nn_.ReLU(True),
-        nn_.ConvTranspose2d(ngf * 2, ngf, 4, 2, 1, bias=False), nn_.BatchNorm2d(ngf), nn_.ReLU(True),
-        nn_.ConvTranspose2d(ngf, nc, 4, 2, 1, bias=False), nn_.Tanh(),
-    )
+    """Seed 000's Generator's `main` Sequential (torch_ref.dcgan_celeba)."""
+    return dcgan_celeba.Generator(1, nz, ngf, nc).main
 
 
 def torch_discriminator(ndf=NDF, nc=NC):
-    nn_ = torch.nn
-    return nn_.Sequential(
-        nn_.Conv2d(nc, ndf, 4, 2, 1, bias=False), nn_.LeakyReLU(0.2, inplace=True),
-        nn_.Conv2d(ndf, ndf * 2, 4, 2, 1, bias=False), nn_.BatchNorm2d(ndf * 2), nn_.LeakyReLU(0.2, inplace=True),
-        nn_.Conv2d(ndf * 2, ndf * 4, 4, 2, 1, bias=False), nn_.BatchNorm2d(ndf * 4), nn_.LeakyReLU(0.2, inplace=True),
-        nn_.Conv2d(ndf * 4, ndf * 8, 4, 2, 1, bias=False), nn_.BatchNorm2d(ndf * 8), nn_.LeakyReLU(0.2, inplace=True),
-        nn_.Conv2d(ndf * 8, 1, 4, 1, 0, bias=False), nn_.Sigmoid(),
-    )
+    """Seed 000's Discriminator's `main` Sequential."""
+    return dcgan_celeba.Discriminator(1, ndf, nc).main
 
 
 def convert_sequential(main: torch.nn.Sequential) -> dict:
@@ -466,8 +394,8 @@ def test_dcgan_shapes_map_one_to_one():
 def test_dcgan_generator_and_discriminator_forward():
     torch.manual_seed(999)
     net_g, net_d = torch_generator(), torch_discriminator()
-    net_g.apply(weights_init)
-    net_d.apply(weights_init)
+    net_g.apply(dcgan_celeba.weights_init)
+    net_d.apply(dcgan_celeba.weights_init)
     g_vars, d_vars = convert_sequential(net_g), convert_sequential(net_d)
     G, D = DCGANGenerator(NGF, NC), DCGANDiscriminator(NDF)
     g_train = jax.jit(lambda v, z: G.apply(v, z, train=True, mutable=["batch_stats"]))

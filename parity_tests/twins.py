@@ -121,7 +121,7 @@ def computation_key(name: str) -> str:
 
 
 _INITS: dict[str, GANState] = {}
-_TORCH_INITS: dict[str, tuple[torch.nn.Module, torch.nn.Module]] = {}
+_TORCH_INITS: dict[tuple[str, str], tuple[torch.nn.Module, torch.nn.Module]] = {}
 _STEPS: dict[tuple[str, bool], tuple[GAN, Any]] = {}
 
 
@@ -138,12 +138,18 @@ def jax_init(name: str) -> GANState:
 def torch_init(name: str) -> tuple[torch.nn.Module, torch.nn.Module]:
     """torch_ref's (G, D) as the seed initialises them after torch.manual_seed(SEED). Read only:
     copy before running them (train-mode BatchNorm moves its statistics)."""
-    key = computation_key(name)
-    if key not in _TORCH_INITS:
-        from torch_ref import models
+    from torch_ref import models
 
-        torch.manual_seed(SEED)
-        _TORCH_INITS[key] = models.build(load_recipe(name), SETTINGS[name].image_shape)
+    key = (computation_key(name), models.seed_name(load_recipe(name)))  # 000 and 003: the same weights, two classes
+    if key not in _TORCH_INITS:
+
+        previous = torch.get_default_dtype()
+        torch.set_default_dtype(torch.float32)  # the seeds' dtype, whichever twin asks first
+        try:
+            torch.manual_seed(SEED)
+            _TORCH_INITS[key] = models.build(load_recipe(name), SETTINGS[name].image_shape)
+        finally:
+            torch.set_default_dtype(previous)
     return _TORCH_INITS[key]
 
 
@@ -317,4 +323,4 @@ class Twins:
         """The gradients jaxgan's optimiser of `net` got last (-1) or the time before (-2), torch layout."""
         opt_state = (self.state.g if net == "generator" else self.state.d).opt_state
         tree = opt_state[2] if which == -1 else opt_state[1]
-        return [t.to_torch(np.asarray(torch_weights._get(tree, t.path))) for t in self.layouts[net].params]
+        return [t.to_torch(np.asarray(torch_weights.tree_get(tree, t.path))) for t in self.layouts[net].params]

@@ -31,6 +31,7 @@ import torch
 
 from jaxgan.config import Config
 from jaxgan.errors import JaxganError
+from torch_ref.models import set_mode
 
 
 def draw_noise(config: Config, flavour: str, n: int, generator: Optional[torch.Generator] = None) -> torch.Tensor:
@@ -47,7 +48,7 @@ def sample_images(gan, z: torch.Tensor) -> torch.Tensor:
     h, w, c = gan.image_shape
     G = gan.generator
     was_training = G.training
-    G.eval()
+    set_mode(G, False)
     try:
         with torch.no_grad():
             if gan.flavour == "book":  # the book's G takes one seed at a time
@@ -57,7 +58,7 @@ def sample_images(gan, z: torch.Tensor) -> torch.Tensor:
             else:
                 out = G(z)
     finally:
-        G.train(was_training)
+        set_mode(G, was_training)
     if gan.flavour == "dcgan":
         return out
     return out.reshape(len(z), h, w, c).permute(0, 3, 1, 2)  # flat rows / the book's HWC -> NCHW

@@ -1,0 +1,201 @@
+"""Seed 001, "Make Your First GAN With PyTorch": the MLP GAN on CelebA faces (notebook 12).
+
+The seed shows only its headings; this is the book's public notebook code, as it writes it:
+whole 218x178x3 images, flattened by `View` inside D and reshaped by `View` at the end of G,
+LeakyReLU() (slope 0.01), LayerNorm, BCELoss, Adam(lr=0.0001), one image per step.
+`train` shadows `nn.Module.train` as in the book: switch modes with `nn.Module.train(net, False)`.
+"""
+
+import torch
+import torch.nn as nn
+
+epochs = 1
+
+
+# modified from https://github.com/pytorch/vision/issues/720
+class View(nn.Module):
+    def __init__(self, shape):
+        super().__init__()
+        self.shape = shape,
+
+    def forward(self, x):
+        return x.view(*self.shape)
+
+# The recipe keys (configs/myfgan_celeba.yaml) these lines fix.
+RECIPE = {
+    "model.arch": 'mlp',
+    "model.init": 'torch_default',
+    "train.scheme": 'book',
+    "train.batch_size": 1,
+    "data.scale": 'zero_one',
+    "data.shuffle": False,
+    "model.z_dim": 100,
+    "model.noise": 'normal',
+    "model.generator.hidden": [300],
+    "model.generator.activation": 'leaky_relu',
+    "model.generator.negative_slope": 0.01,
+    "model.generator.norm": 'layernorm',
+    "model.generator.output": 'sigmoid',
+    "model.discriminator.hidden": [100],
+    "model.discriminator.activation": 'leaky_relu',
+    "model.discriminator.negative_slope": 0.01,
+    "model.discriminator.norm": 'layernorm',
+    "model.discriminator.output": 'sigmoid',
+    "loss.kind": 'bce',
+    "loss.generator": 'non_saturating',
+    "optimizer.generator.name": 'adam',
+    "optimizer.generator.lr": 0.0001,
+    "optimizer.generator.b1": 0.9,
+    "optimizer.generator.b2": 0.999,
+    "optimizer.generator.eps": 1e-08,
+    "optimizer.discriminator.name": 'adam',
+    "optimizer.discriminator.lr": 0.0001,
+    "optimizer.discriminator.b1": 0.9,
+    "optimizer.discriminator.b2": 0.999,
+    "optimizer.discriminator.eps": 1e-08,
+    "train.epochs": 1,
+    "data.channels": 3,
+    "data.limit": 20000,
+}
+
+
+class Discriminator(nn.Module):
+
+    def __init__(self):
+        # initialise parent pytorch class
+        super().__init__()
+
+        # define neural network layers
+        self.model = nn.Sequential(
+            View(218*178*3),
+
+            nn.Linear(3*218*178, 100),
+            nn.LeakyReLU(),
+
+            nn.LayerNorm(100),
+
+            nn.Linear(100, 1),
+            nn.Sigmoid()
+        )
+
+        # create loss function
+        self.loss_function = nn.BCELoss()
+
+        # create optimiser
+        self.optimiser = torch.optim.Adam(self.parameters(), lr=0.0001)
+
+        # counter and accumulator for progress
+        self.counter = 0;
+        self.progress = []
+
+        pass
+
+    def forward(self, inputs):
+        # simply run model
+        return self.model(inputs)
+
+    def train(self, inputs, targets):
+        # calculate the output of the network
+        outputs = self.forward(inputs)
+
+        # calculate loss
+        loss = self.loss_function(outputs, targets)
+
+        # increase counter and accumulate error every 10
+        self.counter += 1;
+        if (self.counter % 10 == 0):
+            self.progress.append(loss.item())
+            pass
+        if (self.counter % 1000 == 0):
+            print("counter = ", self.counter)
+            pass
+
+        # zero gradients, perform a backward pass, update weights
+        self.optimiser.zero_grad()
+        loss.backward()
+        self.optimiser.step()
+
+        pass
+
+
+class Generator(nn.Module):
+
+    def __init__(self):
+        # initialise parent pytorch class
+        super().__init__()
+
+        # define neural network layers
+        self.model = nn.Sequential(
+            nn.Linear(100, 3*10*10),
+            nn.LeakyReLU(),
+
+            nn.LayerNorm(3*10*10),
+
+            nn.Linear(3*10*10, 3*218*178),
+
+            nn.Sigmoid(),
+            View((218,178,3))
+        )
+
+        # create optimiser, using Adam
+        self.optimiser = torch.optim.Adam(self.parameters(), lr=0.0001)
+
+        # counter and accumulator for progress
+        self.counter = 0;
+        self.progress = []
+
+        pass
+
+    def forward(self, inputs):
+        # simply run model
+        return self.model(inputs)
+
+    def train(self, D, inputs, targets):
+        # calculate the output of the network
+        g_output = self.forward(inputs)
+
+        # pass onto Discriminator
+        d_output = D.forward(g_output)
+
+        # calculate error
+        loss = D.loss_function(d_output, targets)
+
+        # increase counter and accumulate error every 10
+        self.counter += 1;
+        if (self.counter % 10 == 0):
+            self.progress.append(loss.item())
+            pass
+
+        # zero gradients, perform a backward pass, update weights
+        self.optimiser.zero_grad()
+        loss.backward()
+        self.optimiser.step()
+
+        pass
+
+
+def generate_random_image(size):
+    random_data = torch.rand(size)
+    return random_data
+
+
+def generate_random_seed(size):
+    random_data = torch.randn(size)
+    return random_data
+
+
+def train_step(D, G, image_data_tensor, seed_d, seed_g):
+    """The book's loop body for one image; seed_d and seed_g are its two `generate_random_seed(100)` draws."""
+    # the book's targets are torch.FloatTensor([1.0]) and ([0.0]): float32 by name, made here in
+    # the default dtype so that the same lines run in float64
+    one, zero = torch.tensor([1.0]), torch.tensor([0.0])
+
+    # train discriminator on true
+    D.train(image_data_tensor, one)
+
+    # train discriminator on false
+    # use detach() so gradients in G are not calculated
+    D.train(G.forward(seed_d).detach(), zero)
+
+    # train generator
+    G.train(D, seed_g, one)
