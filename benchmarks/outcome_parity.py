@@ -2,7 +2,7 @@
 
     python benchmarks/outcome_parity.py [--config configs/gan_fashion_mnist.yaml] [--steps 6000]
         [--seeds 0 1 2] [--workdir /tmp/outcome_parity] [--num-samples 10000]
-        [--json benchmarks/outcome_parity.json] [--skip-train]
+        [--json benchmarks/outcome_parity.json] [--skip-train] [--figure docs/images/fashion_jax_vs_torch.png]
 
 The parity tests show that one step computes the same thing in both; this shows what a whole
 run learns. For each seed it trains the recipe with `python -m jaxgan.train` and with
@@ -18,6 +18,9 @@ torch_ref runs are read from the latest torch checkpoint (`checkpoints/step_NNNN
 `jaxgan.torch_weights.from_torch` and sampled with jaxgan's generator (whose forward pass equals
 torch_ref's: parity_tests). Needs the Fashion-MNIST classifier:
 `python -m jaxgan.classifier --dataset fashion_mnist`.
+
+`--figure PATH` also draws the first seed's two generators side by side on one fixed z (the
+README's opening picture).
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--torch-threads", type=int, default=1,
                         help="OMP_NUM_THREADS for torch_ref (default 1: on a busy 2-core CPU torch's thread pool "
                              "made the seed-002 MLP ~9x slower, 2.8 vs 25 steps/s)")
+    parser.add_argument("--figure", help="also write the first seed's jax and torch samples side by side here (PNG)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="extra recipe overrides for both backends (e.g. data.root=...)")
     return parser.parse_args(argv)
@@ -83,8 +87,17 @@ def train(backend: str, config: str, workdir: Path, seed: int, steps: int, overr
     return time.perf_counter() - t0
 
 
+def finished_run(run: Path) -> Optional[dict[str, Any]]:
+    """What a finished run's summary.json says of its length and speed; None if unfinished."""
+    try:
+        summary = json.loads((run / "summary.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return {k: summary.get(k) for k in ("step", "wall_s", "steps_per_s")}
+
+
 def jax_generator(run: Path) -> Callable:
-    from jaxgan.trained import load_generator
+    from jaxgan.pretrained import load_generator
     from jaxgan.steps import make_generate
 
     g = load_generator(run)
@@ -121,6 +134,34 @@ def summarise(values: list[float]) -> dict[str, Any]:
     }
 
 
+def draw_figure(shown: dict[str, tuple[Callable, dict[str, float]]], config, steps: int, seed: int,
+                path: Path) -> Path:
+    """One fixed z through both backends' generators, in a labelled pair of grids."""
+    import numpy as np
+
+    from jaxgan import images
+    from jaxgan.gan import fixed_noise
+
+    z = np.asarray(fixed_noise(seed, 64, config.model.z_dim, config.model.noise))
+    grids, titles = [], []
+    for backend, name in (("jax", "jaxgan (JAX)"), ("torch", "torch_ref (PyTorch)")):
+        generate, scores = shown[backend]
+        grids.append(images.to_uint8(images.make_grid(np.asarray(generate(z)), nrow=8, value_range=(-1.0, 1.0))))
+        titles.append(f"{name}\nFID {scores['fid']:.1f}, {scores['classes_covered']:.0f}/10 classes covered")
+    epochs = f" ({steps * config.train.batch_size / 60000:g} epochs)" if config.data.dataset == "fashion_mnist" else ""
+    caption = (f"{config.name}, seed {seed}, {steps} steps{epochs}: each backend trained by its own command "
+               "(its own noise), then both generators drawn from one fixed z. FID on the Fashion-MNIST "
+               "domain classifier, 10,000 samples.")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return images.grid_table([grids], [""], titles, path, caption=_wrap(caption), cell_inches=3.2)
+
+
+def _wrap(text: str, width: int = 90) -> str:
+    import textwrap
+
+    return textwrap.fill(text, width)
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     try:
@@ -133,6 +174,7 @@ def main(argv=None) -> int:
         for b in missing:
             print(f"note: {BACKENDS[b]} is not available; its runs are skipped", flush=True)
         runs: dict[str, dict[int, dict[str, Any]]] = {b: {} for b in BACKENDS}
+        shown: dict[str, tuple[Callable, dict[str, float]]] = {}
         for seed in args.seeds:
             for backend in backends:
                 run = workdir / f"{backend}-seed{seed}"
@@ -141,7 +183,11 @@ def main(argv=None) -> int:
                     if run.exists():
                         raise JaxganError(f"{run}: already exists; remove it or pass --skip-train")
                     wall = train(backend, args.config, run, seed, args.steps, args.overrides, args.torch_threads)
-                runs[backend][seed] = {"run": str(run), "train_wall_s": wall}
+                finished = finished_run(run)
+                if finished is None:
+                    print(f"note: {run} holds no finished run (no summary.json); skipped", flush=True)
+                    continue
+                runs[backend][seed] = {"run": str(run), "train_wall_s": wall, **finished}
 
         config = load_config(args.config, [f"train.max_steps={args.steps}", *args.overrides])
         evaluator = Evaluator(config, num_samples=args.num_samples)
@@ -152,6 +198,8 @@ def main(argv=None) -> int:
                 generate = jax_generator(run) if backend == "jax" else torch_generator(run, cfg)
                 scores = evaluator(generate)
                 record.update(scores)
+                if args.figure and seed == args.seeds[0]:
+                    shown[backend] = (generate, scores)
                 print(f"{backend} seed {seed}: FID {scores['fid']:.3f}, KID {scores['kid']:.4f}, "
                       f"classes covered {scores['classes_covered']:.0f}", flush=True)
 
@@ -169,11 +217,17 @@ def main(argv=None) -> int:
             "floor_fid": evaluator.floor()["fid"],
             "runs": {b: {str(s): r for s, r in runs[b].items()} for b in BACKENDS},
             "fid": summary,
+            "classes_covered": {b: summarise([r["classes_covered"] for r in runs[b].values() if "fid" in r])
+                                for b in BACKENDS},
+            "train_wall_s": {b: summarise([r["wall_s"] for r in runs[b].values() if r.get("wall_s")])
+                             for b in BACKENDS},
             "abs_mean_difference": diff,
             "spread": spread,
             "within_spread": (diff < spread) if comparable else None,
             "unavailable": [BACKENDS[b] for b in missing],
         }
+        if len(shown) == len(BACKENDS):
+            draw_figure(shown, config, args.steps, args.seeds[0], Path(args.figure))
         out = Path(args.json_out)
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(result, indent=2) + "\n")
@@ -184,7 +238,7 @@ def main(argv=None) -> int:
         s = summary[b]
         if s["mean"] is not None:
             std = f" ± {s['std']:.3f}" if s["std"] is not None else ""
-            print(f"{b:6} FID {s['mean']:.3f}{std} over seeds {args.seeds} (range {s['min']:.3f}-{s['max']:.3f})")
+            print(f"{b:6} FID {s['mean']:.3f}{std} over seeds {sorted(runs[b])} (range {s['min']:.3f}-{s['max']:.3f})")
     if comparable:
         print(f"|mean_jax - mean_torch| = {diff:.3f} {'<' if diff < spread else '>='} spread {spread:.3f}: "
               f"{'within' if diff < spread else 'NOT within'} seed-to-seed variation; wrote {out}")

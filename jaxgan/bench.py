@@ -189,6 +189,17 @@ def _seed_batches(config, batches: np.ndarray) -> list:
     return [seed_batch(b) for b in batches]
 
 
+def _compile_networks(gan, compile_fn) -> None:
+    """Wraps both networks in torch.compile. The book's classes call `self.model` from their own
+    `forward` and `train` methods, so there the inner Sequential is the one to compile."""
+    if gan.flavour == "book":
+        gan.generator.model = compile_fn(gan.generator.model)
+        gan.discriminator.model = compile_fn(gan.discriminator.model)
+    else:
+        gan.generator = compile_fn(gan.generator)
+        gan.discriminator = compile_fn(gan.discriminator)
+
+
 def _run_torch(config, batches: np.ndarray, warmup: int, compiled: bool, threads=None) -> dict:
     """torch_ref's step as the seeds' loop runs it: batch to the device, noise drawn there."""
     import torch
@@ -201,8 +212,7 @@ def _run_torch(config, batches: np.ndarray, warmup: int, compiled: bool, threads
     gan.generator.to(device)  # in place: the optimisers keep the same parameters
     gan.discriminator.to(device)
     if compiled:
-        gan.generator = torch.compile(gan.generator)
-        gan.discriminator = torch.compile(gan.discriminator)
+        _compile_networks(gan, torch.compile)
     real = _seed_batches(config, batches)  # converted outside the timed loop
     b, zd = config.train.batch_size, config.model.z_dim
     fresh = config.train.scheme == "book" or config.train.generator_noise == "fresh"

@@ -23,11 +23,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from jaxgan.cli import run_cli
+from jaxgan.cli import ArgumentParser, run_cli
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m jaxgan.convert_cli", description=__doc__.splitlines()[0])
+    parser = ArgumentParser(prog="python -m jaxgan.convert_cli", description=__doc__.splitlines()[0])
     parser.add_argument("--config", required=True, help="the recipe both checkpoints belong to")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a recipe key (e.g. data.image_size), as for training")

@@ -24,9 +24,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from tqdm import tqdm
+
+from jaxgan import images
 from jaxgan.config import Config
+from jaxgan.data import BatchPipeline, load_images
 from jaxgan.errors import JaxganError
-from jaxgan.gan import GAN, GANState, build_gan, init_state
+from jaxgan.files import atomic_write_json, refuse_existing
+from jaxgan.gan import GAN, GANState, build_gan, fixed_noise, init_state
 from jaxgan.steps import STEP_BUILDERS, make_generate, step_key
 
 METRICS = ("d_loss", "g_loss", "d_real", "d_fake")
@@ -184,8 +189,6 @@ class Race:
 
 
 def _grids(pair: BackendPair, z: np.ndarray, value_range) -> tuple[np.ndarray, np.ndarray]:
-    from jaxgan import images
-
     nrow = int(np.ceil(np.sqrt(len(z))))
     return tuple(images.to_uint8(images.make_grid(generate(z), nrow=nrow, value_range=value_range))
                  for generate in (pair.jax_generate, pair.torch_generate))
@@ -193,11 +196,6 @@ def _grids(pair: BackendPair, z: np.ndarray, value_range) -> tuple[np.ndarray, n
 
 def race(config: Config, steps: int, progress: bool = True, num_grid: int = 64) -> tuple[BackendPair, Race]:
     """Trains both backends `steps` steps on jaxgan's batches; grids at `snapshot_steps`."""
-    from tqdm import tqdm
-
-    from jaxgan.data import BatchPipeline, load_images
-    from jaxgan.gan import fixed_noise
-
     images = load_images(config.data)
     pipeline = BatchPipeline(images, config.train.batch_size, config.seed, shuffle=config.data.shuffle)
     pair = BackendPair(config, tuple(int(s) for s in images.shape[-3:]))
@@ -225,17 +223,22 @@ def race(config: Config, steps: int, progress: bool = True, num_grid: int = 64) 
     return pair, record
 
 
-def measure_quality(config: Config, pair: BackendPair, num_samples: int) -> dict[str, Any]:
-    """Domain FID and classes covered of both generators (MNIST-like recipes), or why not."""
+def quality_evaluator(config: Config, num_samples: int):
+    """(Evaluator, None) for MNIST-like recipes, else (None, why not). Built before training, so
+    that a missing classifier is said at once and nothing is left to load after the run."""
     from jaxgan.quality.scoring import Evaluator, choose_features
 
     if choose_features(config, config.eval) != "classifier":
-        return {"skipped": "FID here is measured with the domain classifier (MNIST, Fashion-MNIST) only; "
-                           "use python -m jaxgan.evaluate with the FID Inception for this recipe"}
+        return None, ("FID here is measured with the domain classifier (MNIST, Fashion-MNIST) only; "
+                      "use python -m jaxgan.evaluate with the FID Inception for this recipe")
     try:
-        evaluator = Evaluator(config, num_samples=num_samples)
+        return Evaluator(config, num_samples=num_samples), None
     except JaxganError as e:
-        return {"skipped": str(e)}
+        return None, str(e)
+
+
+def measure_quality(evaluator, pair: BackendPair) -> dict[str, Any]:
+    """Domain FID, KID and classes covered of both generators, on one fixed evaluation z."""
     out = {"num_samples": evaluator.num_samples, "features": evaluator.describe()}
     for backend, generate in (("jax", pair.jax_generate), ("torch", pair.torch_generate)):
         scores = evaluator(generate)
@@ -301,8 +304,6 @@ def format_table(result: dict[str, Any], rows: int = 10) -> str:
 
 def draw(result: dict[str, Any], race_: Race, out: Path, has_batch_norm: bool) -> list[Path]:
     """side_by_side.png, losses.png, and final.png (the last grids only: a thumbnail)."""
-    from jaxgan import images
-
     steps = sorted(race_.grids)
     caption = parting_sentence(result) + ("\n" + GREY_NOTE if has_batch_norm else "")
     grid_png = images.grid_table([race_.grids[s] for s in steps], [f"step {s}" for s in steps],
@@ -331,8 +332,6 @@ def compare_backends(config: Config, steps: int, out: str | Path, num_samples: i
                      torch_threads: Optional[int] = None, num_grid: int = 64) -> dict[str, Any]:
     """Trains `config` in both backends side by side and writes OUTPUTS into `out`; returns
     compare.json's content with "table" (the printed report) added."""
-    from jaxgan.files import atomic_write_json, refuse_existing
-
     if steps < 1:
         raise JaxganError(f"--steps must be at least 1, got {steps}")
     if quality and num_samples < 2:
@@ -353,9 +352,12 @@ def compare_backends(config: Config, steps: int, out: str | Path, num_samples: i
     torch = _torch_modules()[0]
     if torch_threads is not None:
         torch.set_num_threads(torch_threads)
+    evaluator, why_not = quality_evaluator(config, num_samples) if quality else (None, None)
     pair, race_ = race(config, steps, progress=progress, num_grid=num_grid)
-    if quality:
-        race_.quality = measure_quality(config, pair, num_samples)
+    if evaluator is not None:
+        race_.quality = measure_quality(evaluator, pair)
+    elif why_not:
+        race_.quality = {"skipped": why_not}
     result = summary(config, race_)
     result["torch_threads"] = torch.get_num_threads()
     draw(result, race_, out, has_batch_norm=bool(pair.state.g.batch_stats))

@@ -36,7 +36,11 @@ def parse_args(argv=None) -> argparse.Namespace:
                              "choose the two seeds with --seed")
     parser.add_argument("--out", help="output image, .png or .jpg (default: RUN/samples/sample_<step>.png or seeds_<step>.png)")
     parser.add_argument("--force", action="store_true", help="replace --out if it exists")
-    return parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        hint = "; --seeds is a switch: pick its two seeds with --seed N" if args.seeds else ""
+        parser.error(f"unrecognized arguments: {' '.join(extra)}{hint}")
+    return args
 
 
 def check_args(args: argparse.Namespace) -> None:
@@ -61,7 +65,7 @@ def check_out(out: Path, force: bool) -> None:
 
 def sample(args: argparse.Namespace) -> None:
     from jaxgan import images
-    from jaxgan.pretrained import load_generator, run_dir_and_step, seed_experiments
+    from jaxgan.pretrained import load_generator, run_dir_and_step, save_seed_experiments
 
     check_args(args)
     generator = load_generator(args.checkpoint)
@@ -74,11 +78,9 @@ def sample(args: argparse.Namespace) -> None:
     vrange = generator.value_range
     if args.seeds:
         out = Path(args.out or samples_dir / f"seeds_{generator.step:07d}.png")
-        result = seed_experiments(generator, args.seed)
-        arithmetic = images.to_uint8(images.make_grid(result["arithmetic"], nrow=5, value_range=vrange))
-        interp = images.to_uint8(images.make_grid(result["interpolation"], nrow=4, value_range=vrange))
-        save_image(stack([arithmetic, interp]), out)
-        print(f"{out}: row 1: seed1, seed2, seed1+seed2, seed1-seed2, seed1*seed2; then 12 steps from seed1 to seed2")
+        save_seed_experiments(generator, out, seed=args.seed)
+        print(f"{out}: seed1, seed2, their sum, difference and product, then 12 steps from seed1 to seed2 "
+              f"(--seed {args.seed})")
     else:
         out = Path(args.out or samples_dir / f"sample_{generator.step:07d}.png")
         grid = images.make_grid(generator(generator.noise(args.seed, args.num)), nrow=args.nrow, value_range=vrange)
@@ -94,14 +96,6 @@ def save_image(pixels, out: Path) -> None:
 
     with atomic_path(out) as tmp:
         Image.fromarray(pixels).save(tmp, format=FORMATS[out.suffix.lower()])
-
-
-def stack(grids):
-    """Grids one above the other, left-aligned, on black."""
-    import numpy as np
-
-    width = max(g.shape[1] for g in grids)
-    return np.concatenate([np.pad(g, ((0, 0), (0, width - g.shape[1]), (0, 0))) for g in grids], axis=0)
 
 
 def main(argv=None) -> int:

