@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU benchmark of docs/benchmarks.md in one command, sized for a short loan of one
+# The GPU benchmark of docs/benchmarks.md in one command, sized for a short rental of one
 # H100/H200 (about 9 minutes from a bare machine), printing one table at the end:
 #
 #   bash benchmarks/gpu.sh [--small] [OUT_DIR]        (default runs/gpu-bench)
