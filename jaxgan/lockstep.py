@@ -29,6 +29,7 @@ from tqdm import tqdm
 from jaxgan import images
 from jaxgan.config import Config
 from jaxgan.data import BatchPipeline, load_images
+from jaxgan.data import value_range as data_value_range  # a local variable is named value_range
 from jaxgan.errors import JaxganError
 from jaxgan.files import atomic_write_json, refuse_existing
 from jaxgan.gan import GAN, GANState, build_gan, fixed_noise, init_state
@@ -199,7 +200,7 @@ def race(config: Config, steps: int, progress: bool = True, num_grid: int = 64) 
     images = load_images(config.data)
     pipeline = BatchPipeline(images, config.train.batch_size, config.seed, shuffle=config.data.shuffle)
     pair = BackendPair(config, tuple(int(s) for s in images.shape[-3:]))
-    value_range = (-1.0, 1.0) if config.data.scale == "minus_one_one" else (0.0, 1.0)
+    value_range = data_value_range(config.data.scale)
     z_fixed = np.asarray(fixed_noise(config.seed, num_grid, pair.gan.z_dim, pair.gan.noise))
     record = Race(steps, {b: {k: [] for k in METRICS} for b in ("jax", "torch")}, [],
                   {"jax": [], "torch": []}, {})

@@ -16,6 +16,7 @@ import numpy as np
 
 from jaxgan.checkpoint import Checkpointer
 from jaxgan.config import load_config
+from jaxgan.data import value_range
 from jaxgan.errors import JaxganError
 from jaxgan.gan import GAN, GANState, build_gan, init_state, sample_noise
 from jaxgan.steps import make_generate
@@ -68,7 +69,7 @@ def load_generator(checkpoint: str | Path) -> TrainedGenerator:
     finally:
         checkpointer.close()
     gan = build_gan(config, _image_shape(meta, config))
-    vrange = (-1.0, 1.0) if config.data.scale == "minus_one_one" else (0.0, 1.0)
+    vrange = value_range(config.data.scale)
     return TrainedGenerator(gan, state, vrange, step)
 
 

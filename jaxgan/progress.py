@@ -17,7 +17,7 @@ from jaxgan.parallel import to_host
 
 # How the seeds name what they log.
 SEED_NAMES = {"d_loss": "Loss_D", "g_loss": "Loss_G", "d_real": "D(x)", "d_fake": "D(G(z))",
-              "d_fake_after": "D(G(z)) after D step"}
+              "d_fake_after": "D(G(z)) in G step"}
 
 Metrics = dict[str, jax.Array]
 

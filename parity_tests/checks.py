@@ -31,7 +31,8 @@ from PIL import Image
 from scipy import stats
 
 from jaxgan import images, torch_weights
-from jaxgan.data.pipeline import to_float
+from jaxgan.data.pipeline import to_float, value_range
+from jaxgan.progress import SEED_NAMES
 from jaxgan.data.transforms import resize_center_crop_batch
 from jaxgan.gan import build_gan
 from jaxgan.steps import make_generate
@@ -306,10 +307,6 @@ def init(name: str) -> list[Measurement]:
 
 # --- (3) losses and gradients, float32 ----------------------------------------------------------
 
-SEED_NAMES = {"d_loss": "Loss_D", "g_loss": "Loss_G", "d_real": "D(x)", "d_fake": "D(G(z))",
-              "d_fake_after": "D(G(z)) in G step"}
-
-
 def _grad_errors(tw: Twins) -> list[tuple[str, str, float, str]]:
     """(net, which, worst rel err, tensor) for the gradients of the last step."""
     rows = []
@@ -551,7 +548,7 @@ def pipeline(name: str) -> list[Measurement]:
                            measure.abs_err(jax_f.reshape(3, -1), torch_f.reshape(3, -1)), 0.0))
 
     # make_grid + to_uint8 vs torchvision make_grid + save_image (PNG pixels)
-    vrange = (-1.0, 1.0) if config.data.scale == "minus_one_one" else (0.0, 1.0)
+    vrange = value_range(config.data.scale)
     n = config.train.num_samples
     rng = np.random.default_rng(3)
     fake = rng.uniform(vrange[0] - 0.2, vrange[1] + 0.2, size=(n, min(h, 64), min(w, 64), c)).astype(np.float32)

@@ -30,7 +30,10 @@ import numpy as np
 import torch
 
 from jaxgan.config import Config
+from jaxgan.cli import ArgumentParser, run_cli
+from jaxgan.data import value_range
 from jaxgan.errors import JaxganError
+from jaxgan.files import atomic_path
 from torch_ref.models import set_mode
 
 
@@ -64,10 +67,6 @@ def sample_images(gan, z: torch.Tensor) -> torch.Tensor:
     return out.reshape(len(z), h, w, c).permute(0, 3, 1, 2)  # flat rows / the book's HWC -> NCHW
 
 
-def value_range(scale: str) -> tuple[float, float]:
-    return (-1.0, 1.0) if scale == "minus_one_one" else (0.0, 1.0)
-
-
 def checkpoint_dict(config: Config, gan, step: int) -> dict[str, Any]:
     return {
         "recipe": config.name,
@@ -81,13 +80,10 @@ def checkpoint_dict(config: Config, gan, step: int) -> dict[str, Any]:
 
 def save_checkpoint(directory: Path, config: Config, gan, step: int, keep: int) -> Path:
     """checkpoints/step_NNNNNNN.pt, written atomically; only the newest `keep` are kept."""
-    import os
-
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"step_{step:07d}.pt"
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    torch.save(checkpoint_dict(config, gan, step), tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(checkpoint_dict(config, gan, step), tmp)
     for old in sorted(directory.glob("step_*.pt"))[:-keep]:
         old.unlink()
     return path
@@ -99,7 +95,8 @@ def train(config: Config, workdir: str | Path, progress: bool = True) -> dict[st
     from tqdm import tqdm
 
     from jaxgan.config import dump_config
-    from jaxgan.run_folder import SEED_NAMES, RunFolder, check_writable
+    from jaxgan.progress import SEED_NAMES
+    from jaxgan.run_folder import RunFolder, check_writable
     from torch_ref.data import SeedBatches
     from torch_ref.steps import build_gan, train_step
 
@@ -181,7 +178,7 @@ def train(config: Config, workdir: str | Path, progress: bool = True) -> dict[st
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m torch_ref.train", description=__doc__.splitlines()[0])
+    parser = ArgumentParser(prog="python -m torch_ref.train", description=__doc__.splitlines()[0])
     parser.add_argument("--config", required=True, help="recipe file, e.g. configs/gan_fashion_mnist.yaml")
     parser.add_argument("--workdir", help="run folder (default: runs/torch/<recipe name>)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -190,20 +187,19 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    try:
-        from jaxgan.config import load_config
+def run(args: argparse.Namespace) -> None:
+    from jaxgan.config import load_config
 
-        config = load_config(args.config, args.overrides)
-        workdir = args.workdir or f"runs/torch/{config.name}"
-        summary = train(config, workdir, progress=not args.no_progress)
-    except JaxganError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    config = load_config(args.config, args.overrides)
+    workdir = args.workdir or f"runs/torch/{config.name}"
+    summary = train(config, workdir, progress=not args.no_progress)
     print(f"{config.name} (torch): step {summary['step']}/{summary['total_steps']} in {summary['wall_s']} s, "
           f"{summary['steps_per_s']} steps/s; run folder {workdir} (samples: {summary['samples']})")
-    return 0
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    return run_cli(lambda: run(args))
 
 
 if __name__ == "__main__":
