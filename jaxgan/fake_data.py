@@ -40,20 +40,14 @@ def write(args: argparse.Namespace) -> list[str]:
     """Writes the stand-in files into --out; returns the --set overrides that point at them."""
     from jaxgan.config import load_config
     from jaxgan.data.synthetic import write_for
-    from jaxgan.files import atomic_write
+    from jaxgan.files import atomic_write, output_folder
 
     if not 1 <= args.num <= MAX_IMAGES:
         raise JaxganError(f"--num {args.num}: must be 1 to {MAX_IMAGES}")
     if args.distinct is not None and not 1 <= args.distinct <= args.num:
         raise JaxganError(f"--distinct {args.distinct}: must be 1 to --num ({args.num})")
     config = load_config(args.config)
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise JaxganError(f"--out {out}: is a file; give a folder to write the stand-in dataset into")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise JaxganError(f"--out {out}: cannot be created ({e.strerror})") from None
+    out = output_folder(args.out, f"--out {args.out}", "to write the stand-in dataset into")
     staging = out / f".fake_data.tmp-{os.getpid()}"
     try:
         overrides = write_for(config.data, staging, args.num, distinct=args.distinct)

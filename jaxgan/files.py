@@ -54,6 +54,20 @@ def atomic_write_json(target: PathLike, value: Any) -> Path:
     return atomic_write(target, json.dumps(value, indent=2) + "\n")
 
 
+def output_folder(folder: PathLike, name: str, holds: str) -> Path:
+    """Makes the folder a command writes its outputs into (parents too); one line if it cannot.
+
+    name: how the user gave it (e.g. "--out x"); holds: what goes in it, for the message."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise JaxganError(f"{name}: is a file; give a folder {holds}")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise JaxganError(f"{name}: cannot be created ({e.strerror})") from None
+    return folder
+
+
 def refuse_existing(target: PathLike, force: bool, what: str = "output") -> Path:
     """Fails unless `target` is free to write: absent, or a file and `force` is set.
 

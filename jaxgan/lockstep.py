@@ -31,7 +31,7 @@ from jaxgan.config import Config
 from jaxgan.data import BatchPipeline, load_images
 from jaxgan.data import value_range as data_value_range  # a local variable is named value_range
 from jaxgan.errors import JaxganError
-from jaxgan.files import atomic_write_json, refuse_existing
+from jaxgan.files import atomic_write_json, output_folder, refuse_existing
 from jaxgan.gan import GAN, GANState, build_gan, fixed_noise, init_state
 from jaxgan.steps import STEP_BUILDERS, make_generate, step_key
 
@@ -341,13 +341,7 @@ def compare_backends(config: Config, steps: int, out: str | Path, num_samples: i
         raise JaxganError(f"--grid must be 1 to 1024 images, got {num_grid}")
     if torch_threads is not None and torch_threads < 1:
         raise JaxganError(f"--torch-threads must be at least 1, got {torch_threads}")
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise JaxganError(f"{out}: is a file; give a folder for the outputs")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise JaxganError(f"{out}: cannot create the output folder ({e.strerror})") from None
+    out = output_folder(out, str(out), "for the outputs")
     for name in OUTPUTS:
         refuse_existing(out / name, force)
     torch = _torch_modules()[0]
