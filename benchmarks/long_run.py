@@ -3,7 +3,7 @@
     python benchmarks/long_run.py [--steps 1200000] [--interval 5] [--json OUT] [--workdir DIR]
                                   [--config configs/gan_fashion_mnist.yaml] [--set KEY=VALUE ...]
 
-Trains in this process (jaxgan.loop.train_and_evaluate, as `python -m jaxgan.train` does)
+Trains in this process (jaxgan.run.loop.train_and_evaluate, as `python -m jaxgan.train` does)
 with the recipe's periodic checkpoints and sample grids, on the real Fashion-MNIST files if
 /usr/share/datasets/fashion-mnist holds them, else on 60,000 stand-in images in the same IDX
 format (jaxgan.data.synthetic). A thread samples, every --interval seconds: resident memory
@@ -162,7 +162,7 @@ def main(argv=None) -> int:
 
     from jaxgan.config import load_config
     from jaxgan.data import synthetic
-    from jaxgan.loop import train_and_evaluate
+    from jaxgan.run.loop import train_and_evaluate
 
     scratch = Path(tempfile.mkdtemp(prefix="jaxgan-long-run-"))
     workdir = Path(args.workdir) if args.workdir else scratch / "run"

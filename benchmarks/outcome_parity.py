@@ -15,7 +15,7 @@ a difference smaller than seed-to-seed variation is no evidence of a difference.
 
 torch_ref runs are read from the latest torch checkpoint (`checkpoints/step_NNNNNNN.pt`, torch_ref's format:
 {"generator": state_dict, "discriminator": ..., "step": ...}) in their run folder, converted by
-`jaxgan.torch_weights.from_torch` and sampled with jaxgan's generator (whose forward pass equals
+`jaxgan.interop.weights.from_torch` and sampled with jaxgan's generator (whose forward pass equals
 torch_ref's: parity_tests). Needs the Fashion-MNIST classifier:
 `python -m jaxgan.classifier --dataset fashion_mnist`.
 
@@ -97,7 +97,7 @@ def finished_run(run: Path) -> Optional[dict[str, Any]]:
 
 
 def jax_generator(run: Path) -> Callable:
-    from jaxgan.pretrained import load_generator
+    from jaxgan.run.saved_generator import load_generator
     from jaxgan.steps import make_generate
 
     g = load_generator(run)
@@ -106,7 +106,9 @@ def jax_generator(run: Path) -> Callable:
 
 
 def torch_generator(run: Path, config) -> Callable:
-    from jaxgan.torch_weights import from_torch, load_torch_checkpoint, recipe_image_shape
+    from jaxgan.config import recipe_image_shape
+    from jaxgan.interop.torch_files import load_torch_checkpoint
+    from jaxgan.interop.weights import from_torch
     from jaxgan.gan import build_gan
     from jaxgan.steps import make_generate
 

@@ -35,12 +35,12 @@ _EXPORTS = {
     "load_images": "jaxgan.data",
     "load_labelled": "jaxgan.data",
     # training, sampling, scoring
-    "train_and_evaluate": "jaxgan.loop",
-    "load_generator": "jaxgan.pretrained",
+    "train_and_evaluate": "jaxgan.run",
+    "load_generator": "jaxgan.run.saved_generator",
     "make_evaluator": "jaxgan.quality",
     # PyTorch weights, both ways
-    "from_torch": "jaxgan.torch_weights",
-    "to_torch": "jaxgan.torch_weights",
+    "from_torch": "jaxgan.interop",
+    "to_torch": "jaxgan.interop",
     # the one error a user sees
     "JaxganError": "jaxgan.errors",
 }

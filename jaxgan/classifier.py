@@ -39,7 +39,7 @@ def train(args: argparse.Namespace) -> int:
         raise JaxganError(f"--epochs must be positive, got {args.epochs}")
     if args.batch_size <= 0:
         raise JaxganError(f"--batch-size must be positive, got {args.batch_size}")
-    from jaxgan.quality import classifier as clf
+    from jaxgan.quality import domain_classifier as clf
     from jaxgan.quality.labels import classifier_config, load_labeled
 
     cfg = classifier_config(args.dataset, args.root, args.format, args.label_column)

@@ -40,7 +40,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def compare(args: argparse.Namespace) -> int:
     from jaxgan.config import load_config
-    from jaxgan.lockstep import OUTPUTS, compare_backends
+    from jaxgan.interop.lockstep import OUTPUTS, compare_backends
 
     config = load_config(args.config, args.overrides)
     result = compare_backends(config, args.steps, args.out, num_samples=args.num_samples,

@@ -282,3 +282,20 @@ class EvalConfig(_Schema):
 
 
 Config.model_rebuild()  # resolves Config.eval's forward reference to EvalConfig
+
+
+# Image shapes of the seeds' datasets, for converting without reading the data.
+DATASET_SHAPES = {"fashion_mnist": (28, 28, 1), "mnist": (28, 28, 1), "cifar10": (32, 32, 3), "celeba": (218, 178, 3)}
+
+
+def recipe_image_shape(config: Config) -> tuple[int, int, int]:
+    """(H, W, C) of the images a recipe trains on: data.image_size if set, else the dataset's."""
+    c = config.data.channels
+    if config.data.image_size is not None:
+        return (config.data.image_size, config.data.image_size, c)
+    if config.data.dataset not in DATASET_SHAPES:
+        raise JaxganError(
+            f"data.dataset '{config.data.dataset}': image size unknown without reading the data; set data.image_size"
+        )
+    h, w, _ = DATASET_SHAPES[config.data.dataset]
+    return (h, w, c)

@@ -56,7 +56,7 @@ def check_args(args: argparse.Namespace) -> None:
 
 def evaluate(args: argparse.Namespace) -> None:
     from jaxgan.files import atomic_write_json
-    from jaxgan.quality.report import evaluate_generator, format_table
+    from jaxgan.run.report import evaluate_generator, format_table
 
     check_args(args)
     result = evaluate_generator(args.run or args.checkpoint, num_samples=args.num_samples,

@@ -65,7 +65,7 @@ def check_out(out: Path, force: bool) -> None:
 
 def sample(args: argparse.Namespace) -> None:
     from jaxgan import images
-    from jaxgan.pretrained import load_generator, run_dir_and_step, save_seed_experiments
+    from jaxgan.run.saved_generator import load_generator, run_dir_and_step, save_seed_experiments
 
     check_args(args)
     generator = load_generator(args.checkpoint)

@@ -13,7 +13,7 @@ import argparse
 import os
 import sys
 
-from jaxgan import compile_cache
+from jaxgan.run import compile_cache
 from jaxgan.cli import ArgumentParser, run_cli
 
 
@@ -30,7 +30,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def train(args: argparse.Namespace) -> int:
     from jaxgan.config import load_config
-    from jaxgan.loop import train_and_evaluate
+    from jaxgan.run.loop import train_and_evaluate
     from jaxgan.parallel import initialize_distributed
 
     initialize_distributed()  # a no-op unless JAXGAN_COORDINATOR / JAXGAN_DISTRIBUTED is set

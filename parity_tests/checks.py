@@ -30,9 +30,10 @@ import torch
 from PIL import Image
 from scipy import stats
 
-from jaxgan import images, torch_weights
+from jaxgan import images
+from jaxgan.interop import layouts, weights
 from jaxgan.data.pipeline import to_float, value_range
-from jaxgan.progress import SEED_NAMES
+from jaxgan.run.progress import SEED_NAMES
 from jaxgan.data.transforms import resize_center_crop_batch
 from jaxgan.gan import build_gan
 from jaxgan.steps import make_generate
@@ -115,7 +116,7 @@ def _jax_layer_outputs(module, variables, x, rng) -> dict[tuple[str, ...], tuple
 def _param_tree_problems(name: str) -> tuple[int, list[str]]:
     """(tensors compared, problems): jax leaves and torch keys one to one, shapes equal."""
     config, shape = load_recipe(name), SETTINGS[name].image_shape
-    layouts, tnets, state = torch_weights.net_layouts(config, shape), torch_init(name), jax_init(name)
+    layouts, tnets, state = layouts.net_layouts(config, shape), torch_init(name), jax_init(name)
     problems, count = [], 0
     for net, ns in _nets(state).items():
         layout, sd = layouts[net], tnets[net].state_dict()
@@ -129,7 +130,7 @@ def _param_tree_problems(name: str) -> tuple[int, list[str]]:
         for t in layout.tensors:
             count += 1
             if (t.collection,) + t.path in jax_leaves and t.torch_key in sd:
-                jshape = np.shape(torch_weights.tree_get(trees[t.collection], t.path))
+                jshape = np.shape(weights.tree_get(trees[t.collection], t.path))
                 if t.torch_shape(jshape) != tuple(sd[t.torch_key].shape):
                     problems.append(f"{net} {t.torch_key} {tuple(sd[t.torch_key].shape)} vs {jshape}")
     return count, problems
@@ -140,7 +141,7 @@ def _layer_output_problems(name: str) -> tuple[int, list[str]]:
     inputs each side's loop feeds (the seeds' (B, 1, 100) noise, (B, nz, 1, 1), flat rows,
     the book's unbatched tensors)."""
     config, shape = load_recipe(name), SETTINGS[name].image_shape
-    layouts, tnets, state = torch_weights.net_layouts(config, shape), torch_init(name), jax_init(name)
+    layouts, tnets, state = layouts.net_layouts(config, shape), torch_init(name), jax_init(name)
     arch, book = config.model.arch, config.train.scheme == "book"
     b = max(2, config.train.batch_size)
     gan = build_gan(config, shape)
@@ -233,7 +234,7 @@ def _jax_pooled(name: str, net: str, paths: list[tuple[str, ...]], reps: int) ->
 
     def leaves(key):
         params = module.init({"params": key, "dropout": key}, example, train=False)["params"]
-        return [torch_weights.tree_get(params, p) for p in paths]
+        return [weights.tree_get(params, p) for p in paths]
 
     keys = jax.random.split(jax.random.PRNGKey(10_000), reps)
     drawn = jax.jit(jax.vmap(leaves))(keys)
@@ -260,7 +261,7 @@ def init(name: str) -> list[Measurement]:
     config = load_recipe(name)
     shape = SETTINGS[name].image_shape
     state = jax_init(name)
-    layouts = torch_weights.net_layouts(config, shape)
+    layouts = layouts.net_layouts(config, shape)
     tnets = torch_init(name)
     rng = np.random.default_rng(0)
     z_means, z_stds, ps, constants = [], [], [], []
@@ -269,7 +270,7 @@ def init(name: str) -> list[Measurement]:
         trees = {"params": ns.params, "batch_stats": ns.batch_stats}
         samples = {}
         for t in layouts[net].tensors:
-            samples[t.torch_key] = (t, np.asarray(torch_weights.tree_get(trees[t.collection], t.path)).ravel(),
+            samples[t.torch_key] = (t, np.asarray(weights.tree_get(trees[t.collection], t.path)).ravel(),
                                     sd[t.torch_key].numpy().ravel())
         # constant tensors (zero biases, unit scales, running statistics): equal exactly
         varying = {}
@@ -354,7 +355,7 @@ def _torch_step_grads(name: str, dtype: torch.dtype, images_u8: np.ndarray, nois
     from torch_ref import steps as torch_steps
 
     config, shape = load_recipe(name), SETTINGS[name].image_shape
-    ckpt = torch_weights.to_torch(config, jax_init(name), shape)
+    ckpt = weights.to_torch(config, jax_init(name), shape)
     previous = torch.get_default_dtype()
     torch.set_default_dtype(dtype)
     try:
@@ -402,7 +403,7 @@ def converted_samples(tw: Twins) -> Measurement:
     running statistics)."""
     config, shape = tw.config, tw.image_shape
     state = twins._cast_floats(tw.state, jnp.float32)
-    ckpt = torch_weights.to_torch(config, state, shape)
+    ckpt = weights.to_torch(config, state, shape)
     G = copy.deepcopy(twins.torch_init(tw.name)[0]).to(torch.float32)  # the cache may hold float64 twins' dtype
     G.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in ckpt["generator"].items()})
     torch_models.set_mode(G, False)
@@ -434,18 +435,18 @@ def _state_errors(tw: Twins) -> dict[str, Optional[tuple[float, str]]]:
         layout, sd = tw.layouts[net], module.state_dict()
         trees = {"params": ns.params, "batch_stats": ns.batch_stats}
         for t in layout.tensors:
-            ours = t.to_torch(np.asarray(torch_weights.tree_get(trees[t.collection], t.path)))
+            ours = t.to_torch(np.asarray(weights.tree_get(trees[t.collection], t.path)))
             err = rel_err(ours, sd[t.torch_key].numpy())
             (params if t.collection == "params" else bn).append((f"{net} {t.torch_key}", err))
         for key in layout.counters:
             counters.append((f"{net} {key}", abs(tw.steps_taken * layout.passes_per_step - int(sd[key]))))
-        adam = torch_weights.adam_state(ns.opt_state)
+        adam = weights.adam_state(ns.opt_state)
         tstate = opt.state_dict()["state"]
         for i, t in enumerate(layout.params):
             if not tstate.get(i):
                 continue  # SGD keeps no state
             for name, tree in (("exp_avg", adam.mu), ("exp_avg_sq", adam.nu)):
-                err = rel_err(t.to_torch(np.asarray(torch_weights.tree_get(tree, t.path))), tstate[i][name].numpy())
+                err = rel_err(t.to_torch(np.asarray(weights.tree_get(tree, t.path))), tstate[i][name].numpy())
                 moments.append((f"{net} {t.torch_key} {name}", err))
             steps.append((f"{net} {t.torch_key} step", abs(int(adam.count) - float(tstate[i]["step"]))))
     return {key: (worst(values) if values else None) for key, values in

@@ -1,4 +1,4 @@
-"""Weight conversion (jaxgan.torch_weights, jaxgan.convert_cli): exact round trips for every recipe,
+"""Weight conversion (jaxgan.interop, jaxgan.convert): exact round trips for every recipe,
 refusal of a checkpoint that does not fit the recipe, and a jaxgan-trained generator that
 samples the same images in torch_ref."""
 
@@ -8,12 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from jaxgan import convert_cli, torch_weights
+from jaxgan import convert_cli
+from jaxgan.interop import jax_runs, layouts, weights
 from jaxgan.config import CONFIG_DIR, load_config
 from jaxgan.errors import JaxganError
 from jaxgan.gan import build_gan
 from jaxgan.steps import make_generate
-from jaxgan.loop import train_and_evaluate
+from jaxgan.run.loop import train_and_evaluate
 from parity_tests.conftest import FASHION
 from parity_tests.recipes import RECIPES, SETTINGS, load_recipe
 from parity_tests.twins import jax_init, torch_init
@@ -38,9 +39,9 @@ def test_torch_to_jax_to_torch_is_exact(recipe):
     if config.optimizer.generator.name == "adam":
         ckpt["optimizer_g"] = _adam_state(G, config.optimizer.generator, 1)
         ckpt["optimizer_d"] = _adam_state(D, config.optimizer.discriminator, 2)
-    back = torch_weights.to_torch(config, torch_weights.from_torch(config, ckpt, shape, template=jax_init(recipe)), shape)
+    back = weights.to_torch(config, weights.from_torch(config, ckpt, shape, template=jax_init(recipe)), shape)
     assert back["step"] == 7
-    layouts = torch_weights.net_layouts(config, shape)
+    layouts = layouts.net_layouts(config, shape)
     for net in ("generator", "discriminator"):
         assert list(back[net]) == list(ckpt[net])  # same keys, same order
         for key, value in ckpt[net].items():
@@ -61,14 +62,14 @@ def test_a_checkpoint_that_does_not_fit_is_refused_naming_the_first_tensor():
     narrower = load_config(FASHION, ["model.generator.hidden=[256,128]"])
     expected = r"generator tensor '2.weight' has shape \(256, 256\), the recipe expects \(128, 256\)"
     with pytest.raises(JaxganError, match=expected):
-        torch_weights.from_torch(narrower, ckpt, (28, 28, 1))
+        weights.from_torch(narrower, ckpt, (28, 28, 1))
     with pytest.raises(JaxganError, match="generator has no tensor 'model.0.weight'"):
-        torch_weights.from_torch(load_recipe("myfgan_mnist"), ckpt, (28, 28, 1), template=jax_init("myfgan_mnist"))
+        weights.from_torch(load_recipe("myfgan_mnist"), ckpt, (28, 28, 1), template=jax_init("myfgan_mnist"))
     extra = {**ckpt, "discriminator": {**D.state_dict(), "extra": G.state_dict()["0.bias"]}}
     with pytest.raises(JaxganError, match="discriminator has tensor 'extra', which this recipe's network does not"):
-        torch_weights.from_torch(load_recipe("gan_fashion_mnist"), extra, (28, 28, 1), template=jax_init("gan_fashion_mnist"))
+        weights.from_torch(load_recipe("gan_fashion_mnist"), extra, (28, 28, 1), template=jax_init("gan_fashion_mnist"))
     with pytest.raises(JaxganError, match="not a torch_ref checkpoint"):
-        torch_weights.from_torch(load_recipe("gan_fashion_mnist"), {"netG": G.state_dict()}, (28, 28, 1))
+        weights.from_torch(load_recipe("gan_fashion_mnist"), {"netG": G.state_dict()}, (28, 28, 1))
 
 
 def test_cli_converts_both_ways_and_errors_are_one_line(tmp_path, capsys):
@@ -114,7 +115,7 @@ def test_jaxgan_trained_generator_samples_the_same_images_in_torch(tmp_path, tin
     G = models.build(config, (28, 28, 1))[0]
     G.load_state_dict(ckpt["generator"])
     models.set_mode(G, False)
-    state = torch_weights.restore_jax_checkpoint(config, tmp_path / "run")
+    state = jax_runs.restore_jax_checkpoint(config, tmp_path / "run")
     z = np.random.default_rng(0).standard_normal((32, config.model.z_dim)).astype(np.float32)
     ours = np.asarray(make_generate(build_gan(config, (28, 28, 1)))(state, z)).reshape(32, -1)
     with torch.no_grad():

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 import torch
 
-from jaxgan import convert_cli, sample, torch_weights
+from jaxgan import convert_cli, sample
+from jaxgan.interop import jax_runs
 from jaxgan.config import CONFIG_DIR, load_config
 from jaxgan.gan import build_gan, init_state
 from jaxgan.steps import make_generate
@@ -61,7 +62,7 @@ def test_seed_dcgan_files_in_sampled_and_back_out_unchanged(tmp_path, capsys):
     assert (tmp_path / "x.png").stat().st_size > 0
 
     config = load_config(CIFAR)
-    state = torch_weights.restore_jax_checkpoint(config, run)
+    state = jax_runs.restore_jax_checkpoint(config, run)
     z = np.random.default_rng(0).standard_normal((8, 100)).astype(np.float32)
     ours = np.asarray(make_generate(build_gan(config, (64, 64, 3)))(state, z))
     set_mode(netG, False)
@@ -113,7 +114,7 @@ def test_a_generator_alone_gets_a_fresh_discriminator_and_says_so(tmp_path, caps
     assert code == 0
     assert "discriminator: no file given; initialised fresh, as the recipe initialises it" in out
     config = load_config(FASHION)
-    state = torch_weights.restore_jax_checkpoint(config, tmp_path / "run")
+    state = jax_runs.restore_jax_checkpoint(config, tmp_path / "run")
     init = init_state(build_gan(config, (28, 28, 1)), config.seed)
     assert np.array_equal(state.d.params["fc0"]["kernel"], init.d.params["fc0"]["kernel"])
     assert np.array_equal(state.g.params["fc0"]["kernel"], G.state_dict()["0.weight"].numpy().T)
@@ -179,11 +180,11 @@ def test_a_converted_folder_trains_on_with_resume(tmp_path, capsys, tiny):
     code, _, err = _cli(capsys, "--config", FASHION, *sets, "--from-torch", str(tmp_path / "netG.pth"),
                         str(tmp_path / "netD.pth"), "--to-jax", str(tmp_path / "run"))
     assert code == 0, err
-    from jaxgan.loop import train_and_evaluate
+    from jaxgan.run.loop import train_and_evaluate
 
     summary = train_and_evaluate(load_config(tmp_path / "run" / "config.yaml"), tmp_path / "run", resume=True,
                                  progress=False)
     assert summary["step"] == 12
-    state = torch_weights.restore_jax_checkpoint(load_config(tmp_path / "run" / "config.yaml"), tmp_path / "run")
+    state = jax_runs.restore_jax_checkpoint(load_config(tmp_path / "run" / "config.yaml"), tmp_path / "run")
     assert int(state.step) == 12
     assert not np.array_equal(state.g.params["fc0"]["kernel"], G.state_dict()["0.weight"].numpy().T)  # it trained

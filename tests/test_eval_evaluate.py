@@ -12,16 +12,16 @@ import jax
 import jax.numpy as jnp
 
 from jaxgan import evaluate as evaluate_cli
-from jaxgan.checkpoint import Checkpointer
+from jaxgan.run.checkpoint import Checkpointer
 from jaxgan.config import DataConfig, dump_config, load_config
 from jaxgan.errors import JaxganError
-from jaxgan.quality import classifier as clf
+from jaxgan.quality import domain_classifier as clf
 from jaxgan.quality import make_evaluator
-from jaxgan.quality.classifier import DomainCNN
+from jaxgan.quality.domain_classifier import DomainCNN
 from jaxgan.quality.scoring import Evaluator, RealImages
 from jaxgan.quality.labels import load_labeled
 from jaxgan.gan import build_gan, init_state
-from jaxgan.pretrained import load_generator
+from jaxgan.run.saved_generator import load_generator
 from jaxgan.steps import make_generate
 from tests.conftest import FASHION_CONFIG, REPO
 from tests.test_eval_classifier import write_labelled_idx
@@ -179,7 +179,7 @@ def test_a_generator_of_the_test_images_scores_the_floor():
 
 def test_training_evaluates_and_keeps_the_best_checkpoint(trained, monkeypatch, tmp_path):
     """eval.every in a real run: scores in metrics.jsonl, best/<step> and best.json agree."""
-    from jaxgan.loop import train_and_evaluate
+    from jaxgan.run.loop import train_and_evaluate
 
     data, _, cache = trained
     monkeypatch.setenv("JAXGAN_CACHE", str(cache))

@@ -10,7 +10,7 @@ from jaxgan import images
 from jaxgan.config import load_config
 from jaxgan.errors import JaxganError
 from jaxgan.gan import build_gan, init_state
-from jaxgan.pretrained import TrainedGenerator, save_seed_experiments
+from jaxgan.run.saved_generator import TrainedGenerator, save_seed_experiments
 from tests.conftest import REPO
 
 

@@ -22,12 +22,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import jaxgan.checkpoint as checkpoint_module
+import jaxgan.run.checkpoint as checkpoint_module
 from jaxgan import evaluate, fake_data, make_hdf5, sample, train
 from jaxgan.config import load_config
 from jaxgan.data.idx import write_idx
-from jaxgan.loop import train_and_evaluate
-from jaxgan.run_lock import LOCK_NAME
+from jaxgan.run.loop import train_and_evaluate
+from jaxgan.run.lock import LOCK_NAME
 
 from tests.conftest import FASHION_CONFIG, REPO, fashion_like_images
 
@@ -166,7 +166,7 @@ def test_second_trainer_on_a_live_run_is_refused(tmp_path, data, capsys):
 def test_stale_lock_of_a_killed_trainer_is_taken_over(tmp_path, data, capsys):
     workdir = tmp_path / "run"
     workdir.mkdir()
-    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from jaxgan.run_lock import RunLock; "
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from jaxgan.run.lock import RunLock; "
                                "RunLock(sys.argv[1]).acquire(); print('held', flush=True); time.sleep(600)",
                                str(workdir)], cwd=REPO, stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline().strip() == "held"
@@ -481,7 +481,7 @@ def test_checkpoint_converted_from_torch_samples(tmp_path, run, capsys):
     """A run folder written by convert_cli (its record holds the image shape) samples and loads
     as jaxgan.evaluate loads it."""
     from jaxgan import convert_cli
-    from jaxgan.pretrained import load_generator
+    from jaxgan.run.saved_generator import load_generator
 
     pytest.importorskip("torch")
     pt, back = tmp_path / "g_and_d.pt", tmp_path / "back"

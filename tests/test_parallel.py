@@ -20,7 +20,7 @@ import pytest
 
 from jaxgan.config import load_config
 from jaxgan.data.synthetic import shapes, write_idx_images
-from jaxgan.pretrained import load_generator
+from jaxgan.run.saved_generator import load_generator
 
 from tests.conftest import FASHION_CONFIG, REPO
 

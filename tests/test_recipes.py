@@ -11,7 +11,7 @@ import pytest
 
 from jaxgan.config import CONFIG_DIR, load_config, recipe_names
 from jaxgan.data.synthetic import write_for
-from jaxgan.loop import train_and_evaluate
+from jaxgan.run.loop import train_and_evaluate
 
 # Per recipe: overrides that keep the run small (the architecture stays the seed's).
 SMALL = {

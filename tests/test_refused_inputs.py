@@ -16,15 +16,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import jaxgan.checkpoint as checkpoint_module
-import jaxgan.loop as loop
-from jaxgan.checkpoint import Checkpointer
+import jaxgan.run.checkpoint as checkpoint_module
+import jaxgan.run.loop as loop
+from jaxgan.run.checkpoint import Checkpointer
 from jaxgan.config import dump_config, load_config
 from jaxgan.data.idx import write_idx
 from jaxgan.errors import JaxganError
 from jaxgan.gan import build_gan, init_state
 from jaxgan.train import main
-from jaxgan.loop import train_and_evaluate
+from jaxgan.run.loop import train_and_evaluate
 
 from tests.conftest import FASHION_CONFIG, fashion_like_images
 
@@ -243,7 +243,7 @@ def test_config_with_a_python_tag_is_refused_not_run(tmp_path):
 
 def test_torch_checkpoint_with_code_is_refused(tmp_path):
     torch = pytest.importorskip("torch")
-    from jaxgan.torch_weights import load_torch_checkpoint
+    from jaxgan.interop.torch_files import load_torch_checkpoint
 
     marker = tmp_path / "pwned"
 

@@ -6,9 +6,9 @@ import pytest
 
 from jaxgan.config import load_config
 from jaxgan.data import BatchPipeline
-from jaxgan.loop import real_images
-from jaxgan.progress import Progress
-from jaxgan.schedule import Schedule, total_steps
+from jaxgan.run.loop import real_images
+from jaxgan.run.progress import Progress
+from jaxgan.run.schedule import Schedule, total_steps
 
 from tests.conftest import FASHION_CONFIG
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from jaxgan import compile_cache
+from jaxgan.run import compile_cache
 from jaxgan.data import image_folder
 from jaxgan.data.image_folder import read_image_folder
 
@@ -100,6 +100,6 @@ def test_a_cache_named_by_its_file_list_is_adopted_not_decoded_again(tmp_path, m
 
 
 def test_process_age_counts_from_process_start():
-    code = "import time; time.sleep(0.5); from jaxgan.process_clock import process_age_s; print(process_age_s())"
+    code = "import time; time.sleep(0.5); from jaxgan.run.process_clock import process_age_s; print(process_age_s())"
     age = float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
     assert 0.5 <= age < 60

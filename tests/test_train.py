@@ -9,11 +9,11 @@ import jax
 import numpy as np
 import pytest
 
-from jaxgan.checkpoint import Checkpointer
+from jaxgan.run.checkpoint import Checkpointer
 from jaxgan.config import load_config
 from jaxgan.errors import JaxganError
 from jaxgan.gan import build_gan, init_state
-from jaxgan.loop import train_and_evaluate
+from jaxgan.run.loop import train_and_evaluate
 
 from tests.conftest import FASHION_CONFIG, REPO
 
@@ -50,7 +50,7 @@ def test_smoke_run_leaves_a_complete_run_folder(tmp_path, tiny_overrides):
     assert sorted(int(p.name) for p in (run / "checkpoints").iterdir() if p.name.isdigit()) == [10, 20, 30]
     resolved = load_config(run / "config.yaml")
     assert resolved.train.max_steps == 30 and resolved.train.batch_size == 20
-    # where the wall time went, each phase apart (see jaxgan.run_clock)
+    # where the wall time went, each phase apart (see jaxgan.run.clock)
     written = json.loads((run / "summary.json").read_text())
     assert 0 < written["startup_s"] < 600 and 0 < written["compile_s"] < 600 and written["closing_s"] > 0
     assert written["first_dispatch_s"] <= written["train_s"]

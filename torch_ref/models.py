@@ -13,7 +13,7 @@
 The seed modules hold the seeds' literal sizes and settings (each module's RECIPE names the
 recipe keys they fix). A recipe whose model, loss or optimiser keys differ from its seed's is
 refused here in one line: torch_ref runs the seeds as written, nothing else. The weight layout
-each key maps to in jaxgan is `jaxgan.torch_weights`'s table.
+each key maps to in jaxgan is `jaxgan.interop.layouts`' table.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
     python -m torch_ref.train --config configs/gan_fashion_mnist.yaml \
         [--workdir runs/torch/x] [--set train.max_steps=500 ...] [--no-progress]
 
-The run folder has jaxgan's layout (jaxgan.run_folder), so the two can be compared side by
+The run folder has jaxgan's layout (jaxgan.run.folder), so the two can be compared side by
 side: config.yaml, metrics.jsonl (the same keys: step, epoch, d_loss, g_loss, d_real, d_fake,
 d_fake_after, wall_s), samples/step_NNNNNNN.png (torchvision.utils.save_image of the fixed
 noise, G in eval mode), samples/progress.gif, loss_curves.png, real_vs_fake.png, summary.json,
@@ -95,8 +95,8 @@ def train(config: Config, workdir: str | Path, progress: bool = True) -> dict[st
     from tqdm import tqdm
 
     from jaxgan.config import dump_config
-    from jaxgan.progress import SEED_NAMES
-    from jaxgan.run_folder import RunFolder, check_writable
+    from jaxgan.run.progress import SEED_NAMES
+    from jaxgan.run.folder import RunFolder, check_writable
     from torch_ref.data import SeedBatches
     from torch_ref.steps import build_gan, train_step
 

@@ -1,12 +1,14 @@
 """What the GANs learned: FID and KID, mode coverage, and the scores the best checkpoint is kept by.
 
-  make_evaluator(config)     the trainer's hook (jaxgan/loop.py): None when eval.every is 0,
+  make_evaluator(config)     the trainer's hook (jaxgan/run/loop.py): None when eval.every is 0,
                              else an Evaluator, which fails at once if its features are missing
-  Evaluator                  measures generators of one recipe (evaluator.py)
-  evaluate_generator(...)    the `python -m jaxgan.evaluate` report of one trained generator
+  Evaluator                  measures generators of one recipe (scoring.py)
   fid, kid, frechet_distance, FeatureStats, ClassStats   the maths (metrics.py)
 
-Features: a domain classifier (classifier.py, trained by `python -m jaxgan.classifier`) for
+The report of a run folder's generator (`python -m jaxgan.evaluate`) reads checkpoints, so it
+lives with the run machinery: `jaxgan.run.report.evaluate_generator`.
+
+Features: a domain classifier (domain_classifier.py, trained by `python -m jaxgan.classifier`) for
 MNIST and Fashion-MNIST; the FID Inception (inception.py, pytorch-fid's weights) otherwise.
 The real images, and the labels a classifier learns from, come from the data layer
 (`jaxgan.data.load_images`, `jaxgan.data.load_labelled`), the files the trainer reads.
@@ -26,7 +28,6 @@ from typing import Optional
 from jaxgan.config import Config
 from jaxgan.quality.scoring import Evaluator
 from jaxgan.quality.metrics import ClassStats, FeatureStats, fid, frechet_distance, kid
-from jaxgan.quality.report import evaluate_generator
 
 
 def make_evaluator(config: Config) -> Optional[Evaluator]:
@@ -46,7 +47,6 @@ __all__ = [
     "ClassStats",
     "Evaluator",
     "FeatureStats",
-    "evaluate_generator",
     "fid",
     "frechet_distance",
     "kid",

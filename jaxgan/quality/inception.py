@@ -332,7 +332,7 @@ class InceptionExtractor:
 
     def features_and_probs(self, images01) -> tuple[np.ndarray, np.ndarray]:
         """images (B, H, W, C) in [0, 1] -> pool3 (B, 2048), softmax of the 1008 logits."""
-        from jaxgan.quality.classifier import padded_batches
+        from jaxgan.quality.domain_classifier import padded_batches
 
         return padded_batches(lambda x: self._apply(self.variables, x), np.asarray(images01, np.float32),
                               self.batch_size)

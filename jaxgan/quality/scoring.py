@@ -110,7 +110,7 @@ class RealImages:
 
 
 def _real_for_classifier(config: Config, eval_cfg: EvalConfig):
-    from jaxgan.quality import classifier as clf
+    from jaxgan.quality import domain_classifier as clf
 
     data = load_labeled(config.data)
     extractor = ClassifierExtractor(clf.find_classifier(data, clf.train_command(config.data)), eval_cfg.batch_size)

@@ -1,7 +1,7 @@
 """jaxgan and torch_ref trained side by side on one recipe: same weights, batches and noise.
 
 `BackendPair` holds both: jaxgan's freshly initialised state, and torch_ref's networks loaded
-with the same weights (`jaxgan.torch_weights.to_torch`). Each step, jaxgan draws its noise from
+with the same weights (`jaxgan.interop.weights.to_torch`). Each step, jaxgan draws its noise from
 the step key as its own train step does, and the torch side is handed exactly that noise (and,
 for recipes with dropout in D, the same keep masks) together with the same batch.
 
@@ -89,7 +89,7 @@ class BackendPair:
 
     def __init__(self, config: Config, image_shape: tuple[int, int, int]):
         torch, torch_steps, self._torch_train, self._to_seed_batch = _torch_modules()
-        from jaxgan.torch_weights import to_torch
+        from jaxgan.interop.weights import to_torch
 
         self.torch = torch
         self.config = config

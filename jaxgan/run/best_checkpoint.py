@@ -11,7 +11,7 @@ from typing import Any, Optional
 
 import json
 
-from jaxgan.checkpoint import Checkpointer
+from jaxgan.run.checkpoint import Checkpointer
 from jaxgan.files import atomic_write_json
 from jaxgan.gan import GANState
 

@@ -10,7 +10,7 @@
 Each dispatch runs `train.steps_per_dispatch` steps inside one `jit(scan(train_step))` call
 on batches already on the device; `schedule.Schedule` cuts a chunk short only where an event
 falls, so every event happens at its exact step. Metrics stay on the device until a log
-boundary. A NaN or Inf is the divergence guard's (`jaxgan.divergence`); Ctrl-C a
+boundary. A NaN or Inf is the divergence guard's (`jaxgan.run.divergence`); Ctrl-C a
 `stop_signal.StopRequest`; the best checkpoint by evaluation `best_checkpoint.BestCheckpoint`.
 """
 
@@ -25,24 +25,24 @@ from typing import Any, Optional
 import jax
 import numpy as np
 
-from jaxgan.best_checkpoint import BestCheckpoint
-from jaxgan.checkpoint import Checkpointer
+from jaxgan.run.best_checkpoint import BestCheckpoint
+from jaxgan.run.checkpoint import Checkpointer
 from jaxgan.config import Config, dump_config
 from jaxgan.data import BatchPipeline, load_images, to_float, value_range
-from jaxgan.divergence import Diverged, DivergenceGuard, check_state
+from jaxgan.run.divergence import Diverged, DivergenceGuard, check_state
 from jaxgan.errors import JaxganError
 from jaxgan.gan import GAN, GANState, build_gan, fixed_noise, init_state
 from jaxgan.parallel import Placement, to_host
-from jaxgan.prefetch import ChunkPrefetcher
-from jaxgan.progress import MetricWindow, Progress, resume_line
+from jaxgan.run.prefetch import ChunkPrefetcher
+from jaxgan.run.progress import MetricWindow, Progress, resume_line
 from jaxgan.quality import make_evaluator
-from jaxgan.resume import check_resumable
-from jaxgan.run_clock import RunClock
-from jaxgan.run_folder import RunFolder, check_run_folder, check_writable, close_all
-from jaxgan.run_lock import RunLock
-from jaxgan.schedule import Events, Schedule
+from jaxgan.run.resume import check_resumable
+from jaxgan.run.clock import RunClock
+from jaxgan.run.folder import RunFolder, check_run_folder, check_writable, close_all
+from jaxgan.run.lock import RunLock
+from jaxgan.run.schedule import Events, Schedule
 from jaxgan.steps import ChunkRunner, make_generate, make_train_chunk
-from jaxgan.stop_signal import StopRequest
+from jaxgan.run.stop_signal import StopRequest
 
 
 def real_images(pipeline: BatchPipeline, count: int, scale: str) -> np.ndarray:

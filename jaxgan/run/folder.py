@@ -7,10 +7,10 @@
       samples/progress.gif  the fixed-noise grids over training, as an animation
       loss_curves.png       Loss_D and Loss_G against steps
       real_vs_fake.png      a batch of real images beside the last fixed-noise samples
-      checkpoints/<step>/   orbax checkpoints (see jaxgan.checkpoint)
+      checkpoints/<step>/   orbax checkpoints (see jaxgan.run.checkpoint)
       tensorboard/          event files for `tensorboard --logdir <workdir>`
       summary.json          wall time, steps/s, final metrics, paths
-      .jaxgan.lock          held by the process training into the folder (see jaxgan.run_lock)
+      .jaxgan.lock          held by the process training into the folder (see jaxgan.run.lock)
 
 Every write that fails (a full disk, a file-size limit, a folder made read-only) stops the run
 with one line naming the file and the last complete checkpoint, which `--resume` continues.
@@ -33,12 +33,12 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from jaxgan import images as image_io  # noqa: E402
-from jaxgan.checkpoint import kept_note  # noqa: E402
+from jaxgan.run.checkpoint import kept_note  # noqa: E402
 from jaxgan.errors import JaxganError  # noqa: E402
-from jaxgan.progress import SEED_NAMES  # noqa: E402
+from jaxgan.run.progress import SEED_NAMES  # noqa: E402
 from jaxgan.files import atomic_path, atomic_write  # noqa: E402
-from jaxgan.run_lock import LOCK_NAME  # noqa: E402
-from jaxgan.tensorboard_events import Event, EventsWriter, SessionLog, tb_summary  # noqa: E402  (no torch)
+from jaxgan.run.lock import LOCK_NAME  # noqa: E402
+from jaxgan.run.tensorboard_events import Event, EventsWriter, SessionLog, tb_summary  # noqa: E402  (no torch)
 
 
 # What a jaxgan run folder holds (see the module docstring); anything else belongs to someone else.

@@ -17,7 +17,7 @@ from typing import Optional
 
 import jax
 
-from jaxgan.process_clock import process_age_s
+from jaxgan.run.process_clock import process_age_s
 
 _COMPILE_EVENTS = (
     "/jax/core/compile/jaxpr_trace_duration",

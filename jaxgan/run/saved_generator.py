@@ -14,7 +14,7 @@ from typing import Optional
 import jax
 import numpy as np
 
-from jaxgan.checkpoint import Checkpointer
+from jaxgan.run.checkpoint import Checkpointer
 from jaxgan.config import load_config
 from jaxgan.data import value_range
 from jaxgan.errors import JaxganError
@@ -79,7 +79,7 @@ def _image_shape(meta: dict, config) -> tuple[int, int, int]:
     shape = meta.get("image_shape")
     if isinstance(shape, list) and len(shape) == 3 and all(isinstance(n, int) and n > 0 for n in shape):
         return tuple(shape)
-    from jaxgan.torch_weights import recipe_image_shape
+    from jaxgan.config import recipe_image_shape
 
     return recipe_image_shape(config)
 

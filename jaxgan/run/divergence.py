@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import serialization
 
-from jaxgan.checkpoint import Checkpointer, tensor_name
+from jaxgan.run.checkpoint import Checkpointer, tensor_name
 from jaxgan.errors import TrainingDiverged
 from jaxgan.gan import GANState
 from jaxgan.parallel import to_host

@@ -30,7 +30,7 @@ def evaluate_generator(checkpoint: str | Path, num_samples: Optional[int] = None
       features: 'classifier' or 'inception' instead of the recipe's eval.features.
       num_real: use only the first N real training images as the reference.
     """
-    from jaxgan.pretrained import load_generator, run_dir_and_step
+    from jaxgan.run.saved_generator import load_generator, run_dir_and_step
     from jaxgan.steps import make_generate
 
     generator = load_generator(checkpoint)
