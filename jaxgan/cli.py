@@ -28,7 +28,11 @@ class ArgumentParser(argparse.ArgumentParser):
 
 
 def run_cli(body: Callable[[], Optional[int]]) -> int:
-    """Runs `body`; returns its exit code (0 when it returns None) or the error's."""
+    """Runs `body`; returns its exit code (0 when it returns None) or the error's. The process
+    hooks every command shares (`jaxgan.run.process_hooks`) are installed first."""
+    from jaxgan.run.process_hooks import install
+
+    install()
     try:
         code = body()
     except JaxganError as e:

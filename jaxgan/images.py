@@ -72,13 +72,12 @@ def save_gif(frames: list[np.ndarray], path: str | Path, ms_per_frame: int = 500
 
 # --- labelled figures --------------------------------------------------------------------------
 
-def _pyplot():
-    import matplotlib
+def _figure(**kwargs):
+    """A matplotlib Figure outside pyplot: no backend chosen, no global figure list touched, so
+    drawing leaves a notebook's or a user's own matplotlib set-up as it was."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    return Figure(**kwargs)
 
 
 def _save_figure(fig, path: str | Path, dpi: int) -> Path:
@@ -87,7 +86,6 @@ def _save_figure(fig, path: str | Path, dpi: int) -> Path:
 
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight", pad_inches=0.1)
-    _pyplot().close(fig)
     kind = Image.registered_extensions().get(Path(path).suffix.lower(), "PNG")
     with atomic_path(path) as tmp, Image.open(buffer) as picture:
         rgb = np.asarray(picture.convert("RGB"))
@@ -99,11 +97,10 @@ def _save_figure(fig, path: str | Path, dpi: int) -> Path:
 def grid_table(cells: Sequence[Sequence[np.ndarray]], row_labels: Sequence[str], column_labels: Sequence[str],
                path: str | Path, caption: str = "", cell_inches: float = 3.0, dpi: int = 100) -> Path:
     """uint8 grids in a table: one row per label, one column per title, a caption below."""
-    plt = _pyplot()
     rows, cols = len(cells), len(column_labels)
     caption_inches = 0.25 * (caption.count("\n") + 1) if caption else 0.0
-    fig, axes = plt.subplots(rows, cols, squeeze=False,
-                             figsize=(cols * cell_inches + 0.6, rows * (cell_inches + 0.3) + caption_inches + 0.1))
+    fig = _figure(figsize=(cols * cell_inches + 0.6, rows * (cell_inches + 0.3) + caption_inches + 0.1))
+    axes = fig.subplots(rows, cols, squeeze=False)
     for r, row in enumerate(cells):
         for c, grid in enumerate(row):
             ax = axes[r][c]
@@ -124,11 +121,11 @@ def grid_table(cells: Sequence[Sequence[np.ndarray]], row_labels: Sequence[str],
 def curves(panels: dict[str, dict[str, tuple[Sequence[float], Sequence[float]]]], path: str | Path,
            xlabel: str = "step", caption: str = "", dpi: int = 100) -> Path:
     """Line plots side by side: {panel title: {legend label: (x, y)}}, each with axes and a legend."""
-    plt = _pyplot()
     n = len(panels)
     cols = min(n, 2)
     rows = -(-n // cols)
-    fig, axes = plt.subplots(rows, cols, squeeze=False, figsize=(5.5 * cols, 3.4 * rows + (0.4 if caption else 0)))
+    fig = _figure(figsize=(5.5 * cols, 3.4 * rows + (0.4 if caption else 0)))
+    axes = fig.subplots(rows, cols, squeeze=False)
     for ax, (title, series) in zip(axes.flat, panels.items()):
         for (label, (x, y)), style in zip(series.items(), ("-", "--", ":", "-.")):
             ax.plot(x, y, style, label=label, linewidth=1.2)
@@ -156,10 +153,9 @@ def seed_experiments_figure(arithmetic: np.ndarray, interpolation: np.ndarray, p
                             value_range=(-1.0, 1.0), title: Optional[str] = None, dpi: int = 100) -> Path:
     """The book's seed experiments, labelled: the five operations on one row, the twelve
     interpolation steps from seed1 to seed2 on the next, each image large enough to read."""
-    plt = _pyplot()
     operations = ["seed1", "seed2", "seed1 + seed2", "seed1 − seed2", "seed1 × seed2"]
     steps = len(interpolation)
-    fig = plt.figure(figsize=(12, 4.6))
+    fig = _figure(figsize=(12, 4.6))
     top, bottom = fig.subfigures(2, 1, height_ratios=[2.9, 1.7])
     top.suptitle(title or "what G makes of two seeds and of their sum, difference and product", fontsize=12)
     for ax, image, label in zip(top.subplots(1, len(operations)), arithmetic, operations):

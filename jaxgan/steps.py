@@ -21,9 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxgan.data.pipeline import to_float
 from jaxgan.gan import GAN, GANState, NetState
-from jaxgan.losses import CRITERIA
 
 Metrics = dict[str, jax.Array]
 Step = Callable[[GANState, Any, jax.Array], tuple[GANState, Metrics]]
@@ -51,26 +49,17 @@ def update_d(gan: GAN, d: NetState, shown: Sequence[tuple[Any, float, Any]]):
     """(1) One optimiser step of D on `shown`, a list of (images, target, dropout key): the
     criterion summed over them (errD = errD_real + errD_fake), BatchNorm statistics moving
     through them in order. Returns (new D, loss, [mean D output per entry])."""
-    criterion = CRITERIA[gan.loss]
-
     def loss_fn(params):
         stats, losses, means = d.batch_stats, [], []
         for images, target, rng in shown:
             p, stats = apply_net(gan.discriminator, params, stats, images, train=True, rng=rng)
-            losses.append(criterion(p, target))
+            losses.append(gan.criterion(p, target))
             means.append(jnp.mean(p))
         loss = sum(losses[1:], losses[0])  # errD_real + errD_fake
         return loss, (stats, means)
 
     (loss, (stats, means)), grads = jax.value_and_grad(loss_fn, has_aux=True)(d.params)
     return apply_grads(gan.d_tx, d, grads, stats), loss, means
-
-
-def g_objective(gan: GAN, p) -> jax.Array:
-    """G's loss from D's output on G(z)."""
-    if gan.generator_loss == "non_saturating":
-        return CRITERIA[gan.loss](p, 1.0)  # maximise log D(G(z)): the seeds' errG
-    return -CRITERIA[gan.loss](p, 0.0)  # minimise log(1 - D(G(z))), Goodfellow's minimax form
 
 
 def update_g_fresh(gan: GAN, g: NetState, g_stats, d: NetState, z, rng):
@@ -80,7 +69,7 @@ def update_g_fresh(gan: GAN, g: NetState, g_stats, d: NetState, z, rng):
     def loss_fn(g_params):
         fake, new_g_stats = apply_net(gan.generator, g_params, g_stats, z, train=True)
         p, new_d_stats = apply_net(gan.discriminator, d.params, d.batch_stats, fake, train=True, rng=rng)
-        return g_objective(gan, p), (new_g_stats, new_d_stats, jnp.mean(p))
+        return gan.generator_objective(p), (new_g_stats, new_d_stats, jnp.mean(p))
 
     (loss, (g_stats, d_stats, mean)), grads = jax.value_and_grad(loss_fn, has_aux=True)(g.params)
     return apply_grads(gan.g_tx, g, grads, g_stats), d_stats, loss, mean
@@ -93,7 +82,7 @@ def update_g_reusing(gan: GAN, g: NetState, g_vjp, g_stats, d: NetState, fake, r
 
     def d_on_fake(fake):
         p, new_d_stats = apply_net(gan.discriminator, d.params, d.batch_stats, fake, train=True, rng=rng)
-        return g_objective(gan, p), (new_d_stats, jnp.mean(p))
+        return gan.generator_objective(p), (new_d_stats, jnp.mean(p))
 
     (loss, (d_stats, mean)), fake_grad = jax.value_and_grad(d_on_fake, has_aux=True)(fake)
     (grads,) = g_vjp(fake_grad)
@@ -108,8 +97,17 @@ def make_train_step(gan: GAN) -> Step:
     d_fake_after = mean D(G(z)) in the G update.
     """
 
+    # generator_noise, settled here: the G step runs back through the D step's G(z) ('same',
+    # the seeds' errG.backward()) or makes a new G(z) from another z ('fresh')
+    if gan.generator_noise == "same":
+        def update_g(g, g_vjp, g_stats, d, fake, g_z_key, rng):
+            return update_g_reusing(gan, g, g_vjp, g_stats, d, fake, rng)
+    else:
+        def update_g(g, g_vjp, g_stats, d, fake, g_z_key, rng):
+            return update_g_fresh(gan, g, g_stats, d, gan.sample_z(g_z_key, fake.shape[0]), rng)
+
     def train_step(state: GANState, batch, key) -> tuple[GANState, Metrics]:
-        real = to_float(batch, gan.scale)
+        real = gan.to_float(batch)
         n = real.shape[0]
         z_key, g_z_key, drop_real, drop_fake, drop_g = jax.random.split(key, 5)
         z = gan.sample_z(z_key, n)
@@ -124,11 +122,7 @@ def make_train_step(gan: GAN) -> Step:
         d, d_loss, (d_real, d_fake) = update_d(gan, state.d, [(real, 1.0, drop_real), (fake, 0.0, drop_fake)])
 
         # (2) Update G through the updated D
-        if gan.generator_noise == "same":
-            g, d_stats, g_loss, d_fake_after = update_g_reusing(gan, state.g, g_vjp, g_stats, d, fake, drop_g)
-        else:
-            g, d_stats, g_loss, d_fake_after = update_g_fresh(gan, state.g, g_stats, d,
-                                                              gan.sample_z(g_z_key, n), drop_g)
+        g, d_stats, g_loss, d_fake_after = update_g(state.g, g_vjp, g_stats, d, fake, g_z_key, drop_g)
 
         metrics = dict(d_loss=d_loss, g_loss=g_loss, d_real=d_real, d_fake=d_fake, d_fake_after=d_fake_after)
         return state.replace(step=state.step + 1, g=g, d=d.replace(batch_stats=d_stats)), metrics
@@ -146,7 +140,7 @@ def make_book_step(gan: GAN) -> Step:
     """
 
     def book_step(state: GANState, batch, key) -> tuple[GANState, Metrics]:
-        real = to_float(batch, gan.scale)
+        real = gan.to_float(batch)
         n = real.shape[0]
         z_key, g_z_key, drop_real, drop_fake, drop_g = jax.random.split(key, 5)
 

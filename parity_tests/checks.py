@@ -33,7 +33,7 @@ from scipy import stats
 from jaxgan import images
 from jaxgan.interop import layouts, weights
 from jaxgan.data.pipeline import to_float, value_range
-from jaxgan.run.progress import SEED_NAMES
+from jaxgan.run.progress import LOG_NAMES
 from jaxgan.data.transforms import resize_center_crop_batch
 from jaxgan.gan import build_gan
 from jaxgan.steps import make_generate
@@ -341,8 +341,8 @@ def losses(name: str) -> list[Measurement]:
     images = network_images(name, b, seed=1)
     noise = tw.noise(twins.step_key(tw.state), b)  # what the step below draws
     jm, tm = tw.step(images)
-    out = [Measurement(name, "losses", f"{SEED_NAMES[k]} (float32, batch {b}), |diff|", abs(jm[k] - tm[k]),
-                       measure.LOSS_ABS) for k in SEED_NAMES]
+    out = [Measurement(name, "losses", f"{LOG_NAMES[k]} (float32, batch {b}), |diff|", abs(jm[k] - tm[k]),
+                       measure.LOSS_ABS) for k in LOG_NAMES]
     out += _grad_measurements(tw, "float32", b, tolerance=None)
     tw.close()
     gc.collect()
@@ -462,7 +462,7 @@ def training(name: str, steps: int = TRAJECTORY_STEPS) -> list[Measurement]:
     metric_errs = []
     for step in range(1, steps + 1):
         jm, tm = tw.step(batches[(step - 1) * b : step * b])
-        metric_errs += [(f"step {step} {SEED_NAMES[k]}", abs(jm[k] - tm[k])) for k in SEED_NAMES]
+        metric_errs += [(f"step {step} {LOG_NAMES[k]}", abs(jm[k] - tm[k])) for k in LOG_NAMES]
         if step == 1:  # the first step's gradients: at the initial weights (the G step: through the updated D)
             out += _grad_measurements(tw, "float64", b, measure.GRAD_REL)
             tw.record_torch_grads = False

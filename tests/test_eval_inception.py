@@ -109,7 +109,7 @@ def test_loaded_weights_give_torchs_features(tmp_path):
     path = tmp_path / inc.WEIGHTS_NAME
     torch.save(state_dict, path)
 
-    variables, digest = inc.load_weights(path)  # torch.load(weights_only=True), names mapped
+    variables, digest = inc.load_weights(path)  # read without torch, names mapped
     assert len(digest) == 64
     n_torch = sum(v.numel() for k, v in state_dict.items() if "num_batches_tracked" not in k)
     assert sum(np.size(v) for v in jax.tree.leaves(variables)) == n_torch  # every tensor used once

@@ -95,7 +95,7 @@ def train(config: Config, workdir: str | Path, progress: bool = True) -> dict[st
     from tqdm import tqdm
 
     from jaxgan.config import dump_config
-    from jaxgan.run.progress import SEED_NAMES
+    from jaxgan.run.progress import LOG_NAMES
     from jaxgan.run.folder import RunFolder, check_writable
     from torch_ref.data import SeedBatches
     from torch_ref.steps import build_gan, train_step
@@ -145,7 +145,7 @@ def train(config: Config, workdir: str | Path, progress: bool = True) -> dict[st
                     raise JaxganError(f"step {step}: {bad[0]} is {last[bad[0]]} (training diverged)")
                 run.log({"step": step, "epoch": (step - 1) // spe, **last,
                          "wall_s": round(time.perf_counter() - start, 3)})
-                bar.set_postfix({SEED_NAMES[k]: f"{last[k]:.3f}" for k in ("d_loss", "g_loss", "d_real", "d_fake")})
+                bar.set_postfix({LOG_NAMES[k]: f"{last[k]:.3f}" for k in ("d_loss", "g_loss", "d_real", "d_fake")})
             if step % tc.sample_every == 0 or step == total:
                 save_samples(step)
             if step % tc.checkpoint_every == 0 or step == total:

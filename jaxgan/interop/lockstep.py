@@ -201,7 +201,7 @@ def race(config: Config, steps: int, progress: bool = True, num_grid: int = 64) 
     pipeline = BatchPipeline(images, config.train.batch_size, config.seed, shuffle=config.data.shuffle)
     pair = BackendPair(config, tuple(int(s) for s in images.shape[-3:]))
     value_range = data_value_range(config.data.scale)
-    z_fixed = np.asarray(fixed_noise(config.seed, num_grid, pair.gan.z_dim, pair.gan.noise))
+    z_fixed = np.asarray(fixed_noise(config.seed, num_grid, pair.gan.z_dim, config.model.noise))
     record = Race(steps, {b: {k: [] for k in METRICS} for b in ("jax", "torch")}, [],
                   {"jax": [], "torch": []}, {})
     shots = snapshot_steps(steps)

@@ -282,21 +282,12 @@ def find_weights(path: Optional[str | os.PathLike] = None) -> Path:
 
 
 def load_weights(path: str | os.PathLike) -> tuple[dict[str, Any], str]:
-    """(Flax variables, sha256 of the file) of a torch state_dict file."""
-    import pickle
-
-    import torch
+    """(Flax variables, sha256 of the file) of a torch state_dict file, read without torch."""
+    from jaxgan.quality.state_dict_file import load_state_dict
 
     path = Path(path)
-    raw = path.read_bytes()
-    digest = hashlib.sha256(raw).hexdigest()
-    try:
-        state_dict = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as e:
-        raise JaxganError(f"{path}: not a torch state_dict ({str(e).splitlines()[0][:160]})") from None
-    if not isinstance(state_dict, dict):
-        raise JaxganError(f"{path}: expected a torch state_dict (a dict of tensors), got {type(state_dict).__name__}")
-    return variables_from_state_dict(state_dict, str(path)), digest
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    return variables_from_state_dict(load_state_dict(path), str(path)), digest
 
 
 class InceptionExtractor:

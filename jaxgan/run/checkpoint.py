@@ -19,7 +19,6 @@ and the converter all restore through them. The trainer also moves the damaged o
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 import shutil
@@ -66,33 +65,6 @@ def kept_note(directory: Path, failed_step: Optional[int] = None) -> str:
 def state_bytes(state) -> int:
     """The size of one checkpoint of `state`, uncompressed."""
     return sum(int(np.prod(np.shape(x))) * np.dtype(x.dtype).itemsize for x in jax.tree.leaves(state))
-
-
-class _FailedWriteLog(logging.Filter):
-    """Drops the traceback orbax logs from its writer thread when a write fails: the same
-    failure reaches `Checkpointer.wait`, which reports it as one line."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not (record.exc_info and f"{os.sep}orbax{os.sep}" in record.pathname)
-
-
-logging.getLogger("absl").addFilter(_FailedWriteLog())
-
-
-def _quiet_closed_loop(hook):
-    """After a failed write orbax closes its event loop while tensorstore still completes the
-    cancelled writes; each completion reports 'Event loop is closed' from a thread no code
-    can catch in. Those reports are dropped; anything else goes to `hook`."""
-
-    def unraisable(info) -> None:
-        if isinstance(info.exc_value, RuntimeError) and str(info.exc_value) == "Event loop is closed":
-            return
-        hook(info)
-
-    return unraisable
-
-
-sys.unraisablehook = _quiet_closed_loop(sys.unraisablehook)
 
 
 def tensor_name(path) -> str:

@@ -25,6 +25,7 @@ _COMPILE_EVENTS = (
     "/jax/core/compile/backend_compile_duration",
 )
 _compile_seconds = [0.0]
+_listening = [False]
 
 
 def _on_duration(name: str, seconds: float, **kwargs) -> None:
@@ -32,13 +33,19 @@ def _on_duration(name: str, seconds: float, **kwargs) -> None:
         _compile_seconds[0] += seconds
 
 
-jax.monitoring.register_event_duration_secs_listener(_on_duration)
+def install_compile_listener() -> None:
+    """Counts this process's compile seconds from here on: a process-wide jax.monitoring
+    listener, so it is installed by a call (a run, a command), never by importing this module."""
+    if not _listening[0]:
+        jax.monitoring.register_event_duration_secs_listener(_on_duration)
+        _listening[0] = True
 
 
 class RunClock:
     """Marks the phases of one training process; `report()` gives the seconds of each."""
 
     def __init__(self):
+        install_compile_listener()
         self._t0 = time.perf_counter()
         self._age_at_t0 = process_age_s()
         self._compile_at_t0 = _compile_seconds[0]

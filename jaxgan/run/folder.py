@@ -26,19 +26,16 @@ import time
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from jaxgan import images as image_io  # noqa: E402
-from jaxgan.run.checkpoint import kept_note  # noqa: E402
-from jaxgan.errors import JaxganError  # noqa: E402
-from jaxgan.run.progress import SEED_NAMES  # noqa: E402
-from jaxgan.files import atomic_path, atomic_write  # noqa: E402
-from jaxgan.run.lock import LOCK_NAME  # noqa: E402
-from jaxgan.run.tensorboard_events import Event, EventsWriter, SessionLog, tb_summary  # noqa: E402  (no torch)
+from jaxgan import images as image_io
+from jaxgan.errors import JaxganError
+from jaxgan.files import atomic_path, atomic_write
+from jaxgan.run.checkpoint import kept_note
+from jaxgan.run.lock import LOCK_NAME
+from jaxgan.run.progress import LOG_NAMES
+from jaxgan.run.tensorboard_events import Event, EventsWriter, SessionLog, tb_summary  # no torch
 
 
 # What a jaxgan run folder holds (see the module docstring); anything else belongs to someone else.
@@ -251,10 +248,11 @@ class RunFolder:
         if not self.enabled:
             return path
         lines = self.read_metrics()
-        fig, ax = plt.subplots(figsize=(10, 5))
+        fig = Figure(figsize=(10, 5))
+        ax = fig.subplots()
         steps = [line["step"] for line in lines]
         for key in ("g_loss", "d_loss"):
-            ax.plot(steps, [line.get(key, math.nan) for line in lines], label=SEED_NAMES[key].replace("Loss_", ""))
+            ax.plot(steps, [line.get(key, math.nan) for line in lines], label=LOG_NAMES[key].replace("Loss_", ""))
         ax.set_title("Generator and Discriminator Loss During Training")
         ax.set_xlabel("iterations")
         ax.set_ylabel("Loss")
@@ -264,18 +262,16 @@ class RunFolder:
         return path
 
     def _save_figure(self, fig, path: Path) -> None:
-        try:
-            with self._writing(path), atomic_path(path) as tmp:
-                fig.savefig(tmp, dpi=100, format="png")
-        finally:
-            plt.close(fig)
+        with self._writing(path), atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=100, format="png")
 
     def real_vs_fake(self, real: np.ndarray, fake: np.ndarray, value_range) -> Path:
         """The DCGAN tutorial's closing figure: real images beside generated ones."""
         path = self.path / "real_vs_fake.png"
         if not self.enabled:
             return path
-        fig, axes = plt.subplots(1, 2, figsize=(12, 6.5))
+        fig = Figure(figsize=(12, 6.5))
+        axes = fig.subplots(1, 2)
         for ax, title, batch in ((axes[0], "Real Images", real), (axes[1], "Fake Images", fake)):
             ax.imshow(image_io.make_grid(batch, value_range=value_range))
             ax.set_title(title)

@@ -31,7 +31,7 @@ from jaxgan.config import Config, dump_config
 from jaxgan.data import BatchPipeline, load_images, to_float, value_range
 from jaxgan.run.divergence import Diverged, DivergenceGuard, check_state
 from jaxgan.errors import JaxganError
-from jaxgan.gan import GAN, GANState, build_gan, fixed_noise, init_state
+from jaxgan.gan import GAN, GANState, build_gan, fixed_noise, make_init
 from jaxgan.parallel import Placement, to_host
 from jaxgan.run.prefetch import ChunkPrefetcher
 from jaxgan.run.progress import MetricWindow, Progress, resume_line
@@ -74,7 +74,7 @@ class TrainingRun:
         self.runner = ChunkRunner(make_train_chunk(self.gan, donate=jax.default_backend() != "cpu"),
                                   tc.steps_per_dispatch)
         self.generate = make_generate(self.gan)
-        self.z_fixed = fixed_noise(self.config.seed, tc.num_samples, self.gan.z_dim, self.gan.noise)
+        self.z_fixed = fixed_noise(self.config.seed, tc.num_samples, self.gan.z_dim, self.config.model.noise)
         self.value_range = value_range(self.config.data.scale)
         self.rows = self.placement.local_rows(tc.batch_size)  # this process's share of each batch
         self.log_window, self.epoch_window = MetricWindow(), MetricWindow()
@@ -256,10 +256,12 @@ def _train_locked(config: Config, workdir: Path, resume: bool, progress: bool, c
     gan = build_gan(config, images.shape[1:])
     placement = Placement.create(tc.batch_size, tc.num_devices)
 
+    init = make_init(gan, placement.replicated())  # the state is created on the mesh, compiled once
+
     def fresh_state() -> GANState:
         # Restoring into a state already placed on this run's mesh lets a checkpoint written
         # on any device count continue on this one.
-        return placement.put_state(init_state(gan, config.seed))
+        return init(jax.random.PRNGKey(config.seed))
 
     state = fresh_state()
     if resume:

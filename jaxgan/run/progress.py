@@ -16,7 +16,7 @@ from tqdm import tqdm
 from jaxgan.parallel import to_host
 
 # How the seeds name what they log.
-SEED_NAMES = {"d_loss": "Loss_D", "g_loss": "Loss_G", "d_real": "D(x)", "d_fake": "D(G(z))",
+LOG_NAMES = {"d_loss": "Loss_D", "g_loss": "Loss_G", "d_real": "D(x)", "d_fake": "D(G(z))",
               "d_fake_after": "D(G(z)) in G step"}
 
 Metrics = dict[str, jax.Array]
@@ -62,7 +62,7 @@ class Progress:
         self._bar.refresh()
 
     def show(self, means: dict[str, float]) -> None:
-        self._bar.set_postfix({SEED_NAMES[k]: f"{means[k]:.3f}" for k in ("d_loss", "g_loss", "d_real", "d_fake")})
+        self._bar.set_postfix({LOG_NAMES[k]: f"{means[k]:.3f}" for k in ("d_loss", "g_loss", "d_real", "d_fake")})
 
     def epoch_line(self, means: dict[str, float]) -> None:
         """The seeds' line at an epoch's end: its number of this run's epochs and its means."""

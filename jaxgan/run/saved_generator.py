@@ -7,6 +7,7 @@ statistics and sampling never changes them.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -18,22 +19,29 @@ from jaxgan.run.checkpoint import Checkpointer
 from jaxgan.config import load_config
 from jaxgan.data import value_range
 from jaxgan.errors import JaxganError
-from jaxgan.gan import GAN, GANState, build_gan, init_state, sample_noise
+from jaxgan.gan import GAN, GANState, build_gan, init_state
 from jaxgan.steps import make_generate
 
 
 @dataclass(frozen=True)
 class TrainedGenerator:
+    """A generator restored from a run folder; calling it with z gives images (G in eval mode)."""
+
     gan: GAN
     state: GANState
     value_range: tuple[float, float]
     step: int
 
+    @functools.cached_property
+    def generate(self):
+        """The sampling program, compiled once for this generator (per shape of z)."""
+        return make_generate(self.gan)
+
     def __call__(self, z) -> np.ndarray:
-        return np.asarray(make_generate(self.gan)(self.state, jax.numpy.asarray(z)))
+        return np.asarray(self.generate(self.state, jax.numpy.asarray(z)))
 
     def noise(self, seed: int, count: int) -> np.ndarray:
-        return np.asarray(sample_noise(jax.random.PRNGKey(seed), (count, self.gan.z_dim), self.gan.noise))
+        return np.asarray(self.gan.sample_z(jax.random.PRNGKey(seed), count))
 
 
 def run_dir_and_step(checkpoint: Path) -> tuple[Path, Optional[int]]:
@@ -46,8 +54,6 @@ def run_dir_and_step(checkpoint: Path) -> tuple[Path, Optional[int]]:
     return checkpoint, None
 
 
-
-
 def load_generator(checkpoint: str | Path) -> TrainedGenerator:
     """The generator of a run folder (its newest readable checkpoint) or of one checkpoint step folder."""
     run_dir, step = run_dir_and_step(Path(checkpoint))
@@ -58,8 +64,16 @@ def load_generator(checkpoint: str | Path) -> TrainedGenerator:
         raise JaxganError(f"{checkpoint}: not a jaxgan run folder (expected config.yaml and checkpoints/ in {run_dir})")
     config = load_config(config_path)
 
+    gans: dict[tuple[int, int, int], GAN] = {}  # one GAN (and compiled init) per image shape
+
+    def gan_for(meta: dict) -> GAN:
+        shape = _image_shape(meta, config)
+        if shape not in gans:
+            gans[shape] = build_gan(config, shape)
+        return gans[shape]
+
     def template(meta: dict) -> GANState:
-        return init_state(build_gan(config, _image_shape(meta, config)), config.seed)
+        return init_state(gan_for(meta), config.seed)
 
     checkpointer = Checkpointer(run_dir / folder)
     try:
@@ -68,9 +82,7 @@ def load_generator(checkpoint: str | Path) -> TrainedGenerator:
         state, meta, step = checkpointer.restore_newest(template, step)
     finally:
         checkpointer.close()
-    gan = build_gan(config, _image_shape(meta, config))
-    vrange = value_range(config.data.scale)
-    return TrainedGenerator(gan, state, vrange, step)
+    return TrainedGenerator(gan_for(meta), state, value_range(config.data.scale), step)
 
 
 def _image_shape(meta: dict, config) -> tuple[int, int, int]:
