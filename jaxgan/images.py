@@ -6,7 +6,7 @@ from torch_ref of the same images are the same pixels (`parity_tests` compares t
 
 The figures (matplotlib, imported only when one is drawn) put titles, row labels and a caption
 around such grids, so that a picture says what it shows: `grid_table`, `curves` and
-`seed_experiments_figure`.
+`noise_experiments_figure`.
 """
 
 from __future__ import annotations
@@ -149,7 +149,7 @@ def _image_axes(ax, image: np.ndarray, title: str, value_range) -> None:
     ax.set_yticks([])
 
 
-def seed_experiments_figure(arithmetic: np.ndarray, interpolation: np.ndarray, path: str | Path,
+def noise_experiments_figure(arithmetic: np.ndarray, interpolation: np.ndarray, path: str | Path,
                             value_range=(-1.0, 1.0), title: Optional[str] = None, dpi: int = 100) -> Path:
     """The book's seed experiments, labelled: the five operations on one row, the twelve
     interpolation steps from seed1 to seed2 on the next, each image large enough to read."""

@@ -1,10 +1,11 @@
 """Samples from a trained run: `python -m jaxgan.sample --checkpoint RUN_DIR [...]`.
 
     python -m jaxgan.sample --checkpoint runs/gan_fashion_mnist --num 100 --nrow 10
-    python -m jaxgan.sample --checkpoint runs/myfgan_mnist --seeds
+    python -m jaxgan.sample --checkpoint runs/myfgan_mnist --noise-arithmetic
 
-`--seeds` draws the book's seed experiments: seed1, seed2, seed1+seed2, seed1-seed2,
-seed1*seed2 in one row, and a 3x4 grid interpolating from seed1 to seed2. An `--out` that
+`--noise-arithmetic` (or `--seeds`, the book's name) draws the book's experiments on two noise
+vectors, which the book calls seed1 and seed2: seed1, seed2, seed1+seed2, seed1-seed2,
+seed1*seed2 in one row, and a row interpolating from seed1 to seed2. An `--out` that
 exists is replaced only with `--force`; the image is written whole or not at all.
 """
 
@@ -29,16 +30,16 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--num", type=int, default=64, help=f"images in the grid, 1 to {MAX_IMAGES} (default 64)")
     parser.add_argument("--nrow", type=int, default=8, help="images per row (default 8)")
     parser.add_argument("--seed", type=int, default=0,
-                        help="seed of the noise, 0 to 2**32-1 (default 0); with --seeds it picks seed1 and seed2")
-    parser.add_argument("--seeds", action="store_true",
-                        help="a switch, not a list of seeds: draw the book's seed experiments (seed1, seed2, their "
+                        help="seed of the noise, 0 to 2**32-1 (default 0); with --noise-arithmetic it draws seed1 and seed2")
+    parser.add_argument("--noise-arithmetic", "--seeds", dest="noise_arithmetic", action="store_true",
+                        help="a switch: draw the book's experiments on two noise vectors (seed1, seed2, their "
                              "sum, difference, product, and 12 steps from seed1 to seed2) instead of a grid; "
-                             "choose the two seeds with --seed")
+                             "--seed N chooses the two vectors")
     parser.add_argument("--out", help="output image, .png or .jpg (default: RUN/samples/sample_<step>.png or seeds_<step>.png)")
     parser.add_argument("--force", action="store_true", help="replace --out if it exists")
     args, extra = parser.parse_known_args(argv)
     if extra:
-        hint = "; --seeds is a switch: pick its two seeds with --seed N" if args.seeds else ""
+        hint = "; --noise-arithmetic (--seeds) is a switch: pick its two vectors with --seed N" if args.noise_arithmetic else ""
         parser.error(f"unrecognized arguments: {' '.join(extra)}{hint}")
     return args
 
@@ -65,7 +66,7 @@ def check_out(out: Path, force: bool) -> None:
 
 def sample(args: argparse.Namespace) -> None:
     from jaxgan import images
-    from jaxgan.run.saved_generator import load_generator, run_dir_and_step, save_seed_experiments
+    from jaxgan.run.saved_generator import load_generator, run_dir_and_step, save_noise_experiments
 
     check_args(args)
     generator = load_generator(args.checkpoint)
@@ -76,9 +77,9 @@ def sample(args: argparse.Namespace) -> None:
         except OSError as e:
             raise JaxganError(f"{samples_dir}: cannot be created ({e.strerror}); give --out elsewhere") from None
     vrange = generator.value_range
-    if args.seeds:
+    if args.noise_arithmetic:
         out = Path(args.out or samples_dir / f"seeds_{generator.step:07d}.png")
-        save_seed_experiments(generator, out, seed=args.seed)
+        save_noise_experiments(generator, out, seed=args.seed)
         print(f"{out}: seed1, seed2, their sum, difference and product, then 12 steps from seed1 to seed2 "
               f"(--seed {args.seed})")
     else:

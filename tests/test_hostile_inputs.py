@@ -556,7 +556,7 @@ def test_sample_seeds_writes_the_labelled_figure(tmp_path, run, capsys):
     from PIL import Image
 
     out = tmp_path / "seeds.png"
-    printed, _ = _ok(capsys, sample.main, ["--checkpoint", str(run), "--seeds", "--seed", "3", "--out", str(out)])
+    printed, _ = _ok(capsys, sample.main, ["--checkpoint", str(run), "--noise-arithmetic", "--seed", "3", "--out", str(out)])
     assert printed.startswith(f"{out}: seed1, seed2") and "(--seed 3)" in printed
     width, height = Image.open(out).size
     assert width >= 800 and height >= 300  # two labelled rows, not a 152x124 px strip

@@ -77,7 +77,7 @@ def load_torch_checkpoint(path: str | Path) -> dict[str, Any]:
 # for netD (seed 003 each epoch; pytorch/examples' dcgan as netG_epoch_N.pth). No optimiser
 # state, no step: a run converted from them starts at step 0 with fresh Adam moments.
 
-SEED_FILES = {"generator": "netG.pth", "discriminator": "netD.pth"}
+REFERENCE_FILES = {"generator": "netG.pth", "discriminator": "netD.pth"}
 
 
 def _is_state_dict(obj) -> bool:
@@ -113,7 +113,7 @@ def read_torch_files(paths: list[str | Path]) -> tuple[dict[str, Any], dict[str,
     return checkpoint, sources, notes
 
 
-def write_seed_files(config: Config, state: GANState, image_shape: tuple[int, int, int], out_dir: str | Path,
+def write_reference_files(config: Config, state: GANState, image_shape: tuple[int, int, int], out_dir: str | Path,
                      counters: Optional[Mapping[str, Any]] = None, force: bool = False) -> list[Path]:
     """OUT_DIR/netG.pth and netD.pth, each saved as the seeds save them: the seed's own network
     (torch_ref) given the weights, then `torch.save(net.state_dict(), path)`; loadable with
@@ -129,7 +129,7 @@ def write_seed_files(config: Config, state: GANState, image_shape: tuple[int, in
         raise JaxganError(f"{out_dir}: is a file; give a folder for netG.pth and netD.pth")
     if not out_dir.parent.is_dir():
         raise JaxganError(f"{out_dir.parent}: no such folder; create it first or choose another --to-seed folder")
-    targets = {net: out_dir / name for net, name in SEED_FILES.items()}
+    targets = {net: out_dir / name for net, name in REFERENCE_FILES.items()}
     if out_dir.is_dir():
         for target in targets.values():
             refuse_existing(target, force, "seed state_dict")

@@ -22,7 +22,7 @@ from jaxgan.errors import JaxganError
 
 
 @dataclasses.dataclass(frozen=True)
-class LabeledData:
+class LabelledSplits:
     """Real images (uint8 (N, 28, 28, 1)) and labels (uint8 (N,)), train and test."""
 
     dataset: str
@@ -56,7 +56,7 @@ def classifier_config(dataset: str, root: Optional[str] = None, format: Optional
     return labelled_config(dataset, root, format, label_column)
 
 
-def load_labeled(cfg: DataConfig) -> LabeledData:
+def load_labelled_splits(cfg: DataConfig) -> LabelledSplits:
     """The labelled train and test images of a recipe's `data` section."""
     if not has_classifier(cfg.dataset):
         raise JaxganError(
@@ -64,4 +64,4 @@ def load_labeled(cfg: DataConfig) -> LabeledData:
             "use Inception features (eval.features: inception)"
         )
     train, test = load_labelled(cfg, "train"), load_labelled(cfg, "test")
-    return LabeledData(cfg.dataset, train.source, train.images, train.labels, test.images, test.labels)
+    return LabelledSplits(cfg.dataset, train.source, train.images, train.labels, test.images, test.labels)

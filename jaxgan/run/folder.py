@@ -103,7 +103,7 @@ def parse_metrics(path: Path, text: str) -> list[dict[str, Any]]:
     return records
 
 
-class _Events:
+class _TensorBoardWriter:
     """A TensorBoard event file written on the caller's thread, so that a failed write (a
     full disk) raises where it happens; tensorboardX's own writer writes from a thread of its
     own, where such a failure would go unreported."""
@@ -168,7 +168,7 @@ class RunFolder:
             self.samples_dir.mkdir(exist_ok=True)
             self.truncate_metrics_after(start_step)
             self._metrics = self.metrics_path.open("a")
-            self._tb = _Events(self.path / "tensorboard", start_step)
+            self._tb = _TensorBoardWriter(self.path / "tensorboard", start_step)
 
     @contextlib.contextmanager
     def _writing(self, path: Path) -> Iterator[None]:

@@ -198,7 +198,7 @@ def _close(t: TrainingRun, state: GANState, start: int) -> dict[str, Any]:
     return summary
 
 
-def train(t: TrainingRun, state: GANState, progress_enabled: bool) -> dict[str, Any]:
+def run_to_end(t: TrainingRun, state: GANState) -> dict[str, Any]:
     """Trains from `state` to the schedule's end (or a signal); returns the summary."""
     start = int(state.step)
     with StopRequest() as stop:
@@ -285,7 +285,7 @@ def _train_locked(config: Config, workdir: Path, resume: bool, progress: bool, c
     t = TrainingRun(config, gan, pipeline, placement, run, checkpointer, schedule, bar, guard, clock, evaluator, best)
     failed = True
     try:
-        summary = train(t, state, progress)
+        summary = run_to_end(t, state)
         failed = False
         return summary
     finally:  # after an error, a failure to close never hides it

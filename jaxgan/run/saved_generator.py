@@ -96,7 +96,7 @@ def _image_shape(meta: dict, config) -> tuple[int, int, int]:
     return recipe_image_shape(config)
 
 
-def seed_experiments(generator: TrainedGenerator, seed: int = 0) -> dict[str, np.ndarray]:
+def noise_experiments(generator: TrainedGenerator, seed: int = 0) -> dict[str, np.ndarray]:
     """The book's notebook 09: what G makes of seed1, seed2, their sum, difference, product,
     and twelve seeds interpolated from seed1 to seed2 (seed1 + (seed2 - seed1) * c / 11)."""
     seed1, seed2 = generator.noise(seed, 2)
@@ -106,12 +106,12 @@ def seed_experiments(generator: TrainedGenerator, seed: int = 0) -> dict[str, np
     return {"arithmetic": generator(arithmetic), "interpolation": generator(interpolation)}
 
 
-def save_seed_experiments(generator: TrainedGenerator, out: str | Path, seed: int = 0) -> Path:
-    """`seed_experiments` as one labelled PNG: the five operations on the first row, the
+def save_noise_experiments(generator: TrainedGenerator, out: str | Path, seed: int = 0) -> Path:
+    """`noise_experiments` as one labelled PNG: the five operations on the first row, the
     twelve interpolation steps on the second."""
-    from jaxgan.images import seed_experiments_figure
+    from jaxgan.images import noise_experiments_figure
 
-    result = seed_experiments(generator, seed)
+    result = noise_experiments(generator, seed)
     title = f"step {generator.step}, --seed {seed}: G of two seeds and of their sum, difference and product"
-    return seed_experiments_figure(result["arithmetic"], result["interpolation"], out,
+    return noise_experiments_figure(result["arithmetic"], result["interpolation"], out,
                                    value_range=generator.value_range, title=title)
