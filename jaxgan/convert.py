@@ -5,6 +5,8 @@
     # a generator alone (D initialised fresh, as the recipe does), or a torch_ref checkpoint
     python -m jaxgan.convert --config configs/dcgan_cifar10.yaml --from-torch netG_epoch_24.pth --to-jax runs/y
     python -m jaxgan.convert --config configs/dcgan_celeba.yaml --from-torch step_0007910.pt --to-jax runs/z
+    # a training script's dict ({'netG': ..., 'netD': ..., 'epoch': 3}, Lightning's {'state_dict': ...})
+    python -m jaxgan.convert --config configs/dcgan_cifar10.yaml --from-torch ckpt.pth --to-jax runs/w [--torch-key G_ema]
     # and back: the seed's netG.pth and netD.pth, or a torch_ref checkpoint
     python -m jaxgan.convert --config configs/dcgan_cifar10.yaml --from-jax runs/x --to-seed out/
     python -m jaxgan.convert --config configs/dcgan_celeba.yaml --from-jax runs/z --to-torch g_and_d.pt
@@ -12,7 +14,11 @@
 --to-jax DIR writes a jaxgan run folder (DIR/checkpoints/<step>/ and config.yaml) that
 `jaxgan.sample`, `jaxgan.evaluate` and `jaxgan.train --workdir DIR --resume` take. What the files
 do not hold (the discriminator, optimiser state) is initialised fresh, and said so in one line
-each. --from-jax takes a run folder, its checkpoints/ folder or one checkpoints/<step>/ folder.
+each. A dict of state_dicts is searched under the names scripts use (netG, netD, generator,
+discriminator, G, D, state_dict, model), or --torch-key names the entry; names saved by
+nn.DataParallel (`module.`) lose that prefix and float16 tensors become float32, said in one
+line each. --from-jax takes a run folder, its checkpoints/ folder or one checkpoints/<step>/
+folder (of a run folder, the newest checkpoint that can be read).
 Every file is read with torch.load(weights_only=True): a pickle that would run code is refused.
 A file that does not fit the recipe is refused naming its first tensor that differs; every error
 is one line, exit code 2, and nothing is written.
@@ -40,9 +46,16 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--to-seed", metavar="OUT_DIR",
                         help="write OUT_DIR/netG.pth and netD.pth as the seed saves them")
     parser.add_argument("--force", action="store_true", help="replace existing --to-torch / --to-seed files")
+    parser.add_argument("--torch-key", nargs="+", default=[], metavar="NAME",
+                        help="the entry of a --from-torch dict that holds the generator's state_dict (then the "
+                             "discriminator's), where netG, generator, G, state_dict, model ... do not find it")
     args = parser.parse_args(argv)
     if args.from_torch and not args.to_jax:
         parser.error("--from-torch needs --to-jax DIR")
+    if args.torch_key and not args.from_torch:
+        parser.error("--torch-key names an entry of a --from-torch file")
+    if len(args.torch_key) > 2:
+        parser.error("--torch-key takes the generator's entry, then the discriminator's")
     if args.from_jax and bool(args.to_torch) == bool(args.to_seed):
         parser.error("--from-jax needs --to-torch OUT.pt or --to-seed OUT_DIR")
     return args
@@ -57,7 +70,7 @@ def convert(args: argparse.Namespace) -> None:
     config = load_config(args.config, args.overrides)
     shape = recipe_image_shape(config)
     if args.from_torch:
-        checkpoint, sources, notes = torch_files.read_torch_files(args.from_torch)
+        checkpoint, sources, notes = torch_files.read_torch_files(args.from_torch, tuple(args.torch_key))
         state = weights.from_torch(config, checkpoint, shape, source=sources)
         counters = weights.torch_counters(config, checkpoint, shape)
         written = [jax_runs.save_jax_checkpoint(config, state, args.to_jax, shape,
@@ -72,7 +85,7 @@ def convert(args: argparse.Namespace) -> None:
             checkpoint = weights.to_torch(config, state, shape, counters)
             written = [torch_files.save_torch_checkpoint(checkpoint, args.to_torch)]
         else:
-            written = torch_files.write_seed_files(config, state, shape, args.to_seed, counters, args.force)
+            written = torch_files.write_reference_files(config, state, shape, args.to_seed, counters, args.force)
     for note in notes:
         print(note)
     print(f"{config.name}: step {int(state.step)} written to {', '.join(map(str, written))}")

@@ -310,7 +310,7 @@ def test_damaged_newest_checkpoint_resume_uses_the_older_one(tmp_path, run, data
     _, err = _ok(capsys, train.main, _train_argv(run, data, "--resume"))
     warnings = [line for line in err.splitlines() if line.startswith("warning: ")]
     assert len(warnings) == 1
-    assert warnings[0].startswith(f"warning: {run / 'checkpoints' / '16'}: checkpoint is damaged or does not fit")
+    assert warnings[0].startswith(f"warning: {run / 'checkpoints' / '16'}: checkpoint is damaged (")
     assert warnings[0].endswith("; using the next older checkpoint, step 8")
     # trained again from 8 to 16; the damaged one is kept aside, not deleted
     assert sorted(p.name for p in (run / "checkpoints").iterdir() if p.name.isdigit()) == ["16", "8"]
@@ -338,7 +338,7 @@ def test_every_checkpoint_damaged_is_one_line(tmp_path, run, data, capsys):
     _damage(run / "checkpoints" / "16")
     _damage(run / "checkpoints" / "8")
     message = _refused(capsys, sample.main, ["--checkpoint", str(run)])
-    assert message.startswith(f"{run / 'checkpoints' / '8'}: checkpoint is damaged or does not fit")
+    assert message.startswith(f"{run / 'checkpoints' / '8'}: checkpoint is damaged (")
     assert message.endswith("; no older checkpoint can be read either")
 
 

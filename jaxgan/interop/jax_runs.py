@@ -1,8 +1,9 @@
 """jaxgan run folders written from, and read for, converted weights.
 
 `save_jax_checkpoint` makes a run folder (config.yaml, checkpoints/<step>/) that `jaxgan.sample`,
-`jaxgan.evaluate` and `jaxgan.train --resume` take; `restore_jax_run` reads one back, naming
-the first tensor that does not fit the recipe.
+`jaxgan.evaluate` and `jaxgan.train --resume` take; `restore_jax_run` reads one back (of a run
+folder, its newest readable checkpoint: a damaged one is named and skipped), naming the first
+tensor that does not fit the recipe.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ def restore_jax_checkpoint(config: Config, directory: str | Path,
 def restore_jax_run(config: Config, directory: str | Path,
                     image_shape: Optional[tuple[int, int, int]] = None) -> tuple[GANState, dict[str, Any]]:
     """`restore_jax_checkpoint`, with the checkpoint's metadata."""
-    from jaxgan.run.checkpoint import Checkpointer
+    from jaxgan.run.checkpoint import Checkpointer, DamagedCheckpoint
 
     directory = Path(directory)
     if not directory.is_dir():
@@ -71,13 +72,14 @@ def restore_jax_run(config: Config, directory: str | Path,
     template = init_state(gan, config.seed)
     checkpointer = Checkpointer(directory, keep=1_000_000)
     try:
-        step = checkpointer.latest_step() if step is None else step
-        if step is None:
+        if step is None and checkpointer.latest_step() is None:
             raise JaxganError(f"{directory}: no jaxgan checkpoint here")
-        try:
+        try:  # without a step, the newest readable one (a damaged one is named and skipped)
             state, meta = checkpointer.restore(template, step)
+        except DamagedCheckpoint:
+            raise
         except JaxganError:
-            _raise_first_mismatch(checkpointer, step, template, directory)
+            _raise_first_mismatch(checkpointer, step or checkpointer.latest_step(), template, directory)
             raise
     finally:
         checkpointer.close()

@@ -10,11 +10,16 @@ directory behind; the run's writer removes such leftovers when it opens the run 
 way: orbax renames it into `.deleted/` and only then is it removed file by file, so a kill
 during the deletion never leaves a half-deleted `<step>/` that looks like a checkpoint.
 
-A checkpoint that cannot be read (its files truncated or lost) is named in one line and the
-newest older one that can be read is used instead (`Checkpointer.restore` without a step, and
-`Checkpointer.restore_newest`): the trainer's `--resume`, `jaxgan.sample`, `jaxgan.evaluate`
-and the converter all restore through them. The trainer also moves the damaged one aside, to
-`checkpoints/.damaged/<step>`, so that training writes that step again.
+Each checkpoint carries a manifest of its files' sizes and sha256 (`jaxgan.run.manifest`),
+written before orbax's final rename, and its record says so. A restore checks the manifest
+first. A checkpoint whose files differ from it, whose manifest is missing though its record
+says it was written with one, that is not a folder, or whose reading raises anything at all is
+damaged: it is named in one `warning:` line and the newest older one that can be read is used
+instead (`Checkpointer.restore` without a step, and `Checkpointer.restore_newest`); the
+trainer's `--resume`, `jaxgan.sample`, `jaxgan.evaluate` and the converter all restore through
+them. A checkpoint written before manifests existed is restored with a `note:` line. The
+trainer also moves a damaged one aside, to `checkpoints/.damaged/<step>` (never deleting it),
+so that training writes that step again.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from flax import serialization
 
 from jaxgan.errors import JaxganError
 from jaxgan.gan import GANState
+from jaxgan.run.manifest import MANIFEST_NAME, ManifestMismatch, check_manifest, write_manifest
 
 # What orbax puts in the name of a checkpoint that is still being written.
 PARTIAL_MARK = ".orbax-checkpoint-tmp"
@@ -40,6 +46,8 @@ PARTIAL_MARK = ".orbax-checkpoint-tmp"
 DELETED_DIR = ".deleted"
 # Where the trainer moves a checkpoint that cannot be read (kept for a person to look at).
 DAMAGED_DIR = ".damaged"
+# The key of a checkpoint's record that says the checkpoint was written with a manifest.
+RECORD_MANIFEST_KEY = "manifest"
 # Room kept free beside the checkpoints for sample images, plots and logs.
 OTHER_FILES_BYTES = 16 * 2**20
 
@@ -87,6 +95,11 @@ def _cause(e: BaseException) -> str:
     return (text.splitlines()[0][:160] if text else type(e).__name__)
 
 
+def _without_manifest_key(record: dict[str, Any]) -> dict[str, Any]:
+    """A checkpoint's record as its writer gave it (without the key `save` adds)."""
+    return {k: v for k, v in record.items() if k != RECORD_MANIFEST_KEY}
+
+
 def _remove(entry: Path) -> None:
     if entry.is_dir() and not entry.is_symlink():
         shutil.rmtree(entry, ignore_errors=True)
@@ -102,10 +115,14 @@ class Checkpointer:
         self.keep = keep
         self._writer = False  # set by save/discard_partial: only a writer empties .deleted/ on close
         self._in_flight: Optional[int] = None  # the step of the save orbax may still be writing
+        self._saving: Optional[int] = None  # the step of the latest save, for its manifest
         self._failed = False
         self.manager = ocp.CheckpointManager(
             self.directory,
-            options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True, todelete_subdir=DELETED_DIR),
+            options=ocp.CheckpointManagerOptions(
+                max_to_keep=keep, create=True, todelete_subdir=DELETED_DIR,
+                # called by orbax's writer thread once every file is final, before the rename
+                async_options=ocp.AsyncOptions(post_finalization_callback=self._write_manifest)),
         )
 
     def latest_step(self) -> Optional[int]:
@@ -149,6 +166,8 @@ class Checkpointer:
         self._writer = True
         self.wait()  # the previous save and its retirements are done (or their error raised)
         self._purge_deleted()
+        self._saving = step
+        meta = {**meta, RECORD_MANIFEST_KEY: MANIFEST_NAME}
         try:
             self.manager.save(
                 step,
@@ -157,6 +176,9 @@ class Checkpointer:
         except _WRITE_ERRORS as e:
             raise self._write_error(step, e) from None
         self._in_flight = step
+
+    def _write_manifest(self) -> None:
+        write_manifest(self.directory / f"{self._saving}{PARTIAL_MARK}")
 
     def _write_error(self, step: Optional[int], e: BaseException) -> JaxganError:
         self._failed = True
@@ -227,20 +249,13 @@ class Checkpointer:
         """(state, record, step) of checkpoint `step`, or without one of the newest readable one.
 
         `make_template(record)` builds the state to restore into from the checkpoint's JSON
-        record (e.g. from its image shape). A checkpoint that cannot be read is named on
-        stderr and the next older one is tried; a checkpoint of another model is refused.
+        record (e.g. from its image shape). A damaged checkpoint is named on stderr and the
+        next older one is tried; a checkpoint of another model is refused.
         """
-        steps = self.all_steps()
-        if step is not None and step not in steps:
-            here = ", ".join(map(str, steps)) or "none"
-            raise JaxganError(f"{self.directory / str(step)}: no such checkpoint (steps in {self.directory}: {here})")
-        candidates = [step] if step is not None else steps[::-1]
-        if not candidates:
-            raise JaxganError(f"{self.directory}: no checkpoint to resume from")
+        candidates = self._candidates(step)
         for n, candidate in enumerate(candidates):
             try:
-                meta = self.read_meta(candidate)
-                state, meta = self._restore_step(make_template(meta), candidate)
+                state, meta = self._restore_checked(make_template, candidate)
                 return state, meta, candidate
             except DamagedCheckpoint as e:
                 if n + 1 == len(candidates):
@@ -251,8 +266,51 @@ class Checkpointer:
                 self._set_aside(candidate)
         raise AssertionError("unreachable")
 
+    def _candidates(self, step: Optional[int]) -> list[int]:
+        """The steps to try, newest first: `step` alone, or every entry named as a step (orbax
+        lists only folders; a step-named file is a damaged checkpoint, named like one)."""
+        steps = self.all_steps()
+        if step is not None:
+            if step not in steps and not (self.directory / str(step)).exists():
+                here = ", ".join(map(str, steps)) or "none"
+                raise JaxganError(f"{self.directory / str(step)}: no such checkpoint (steps in {self.directory}: {here})")
+            return [step]
+        named = [int(p.name) for p in self.directory.iterdir() if p.name.isdigit()] if self.directory.is_dir() else []
+        candidates = sorted(set(steps) | set(named), reverse=True)
+        if not candidates:
+            raise JaxganError(f"{self.directory}: no checkpoint to resume from")
+        return candidates
+
+    def _restore_checked(self, make_template: Callable[[dict[str, Any]], GANState],
+                         step: int) -> tuple[GANState, dict[str, Any]]:
+        """Checkpoint `step`, its files checked against its manifest first. Anything raised while
+        reading it makes it damaged, but for a refusal that it does not fit the recipe."""
+        folder = self.directory / str(step)
+        try:
+            if not folder.is_dir():
+                raise DamagedCheckpoint(f"{folder}: checkpoint is damaged (a file, not a checkpoint folder)")
+            checked = check_manifest(folder)
+            record = self._read_record(step)
+            if not checked and record.get(RECORD_MANIFEST_KEY):
+                raise DamagedCheckpoint(f"{folder}: checkpoint is damaged (its manifest {MANIFEST_NAME} is missing, "
+                                        "though its record says it was written with one)")
+            restored = self._restore_step(make_template(_without_manifest_key(record)), step)
+        except ManifestMismatch as e:
+            raise DamagedCheckpoint(f"{folder}: checkpoint is damaged ({e})") from None
+        except JaxganError:
+            raise
+        except Exception as e:  # noqa: BLE001 - orbax and tensorstore raise bare Exception too
+            raise DamagedCheckpoint(f"{folder}: checkpoint is damaged ({_cause(e)})") from None
+        if not checked:
+            print(f"note: {folder}: written before checkpoints carried a manifest ({MANIFEST_NAME}); "
+                  "restored without checking its files", file=sys.stderr, flush=True)
+        return restored
+
     def read_meta(self, step: int) -> dict[str, Any]:
         """The JSON record saved beside checkpoint `step` (recipe, step, epoch, image shape)."""
+        return _without_manifest_key(self._read_record(step))
+
+    def _read_record(self, step: int) -> dict[str, Any]:
         try:
             meta = self.manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
         except (ValueError, KeyError, TypeError, OSError, RuntimeError) as e:
@@ -277,7 +335,7 @@ class Checkpointer:
                 f"({_cause(e)})"
             ) from None
         state = serialization.from_state_dict(template, restored["state"])
-        return state, dict(restored["meta"])
+        return state, _without_manifest_key(dict(restored["meta"]))
 
     def _set_aside(self, step: int) -> None:
         """The trainer moves a damaged checkpoint out of the step list, so it is written again."""

@@ -41,9 +41,13 @@ def install() -> None:
     global _installed
     if _installed:
         return
+    # absl's logger, not a plain one made by getLogger("absl") before absl is imported: only
+    # absl's logger class names orbax's file, rather than absl's, as a record's caller.
+    from absl import logging as absl_logging
+
     from jaxgan.run.clock import install_compile_listener
 
-    logging.getLogger("absl").addFilter(OrbaxWriteFailureFilter())
+    absl_logging.get_absl_logger().addFilter(OrbaxWriteFailureFilter())
     sys.unraisablehook = quiet_closed_event_loop(sys.unraisablehook)
     install_compile_listener()
     _installed = True

@@ -7,14 +7,14 @@ from typing import Any
 
 import yaml
 
-from jaxgan.config import Config, validate
+from jaxgan.config import Config, load_yaml, validate
 from jaxgan.errors import JaxganError
 
 # Keys that may change between a run and its resumption.
 RESUMABLE_CHANGES = {
     "train.epochs", "train.max_steps", "train.steps_per_dispatch", "train.log_every",
     "train.sample_every", "train.checkpoint_every", "train.keep_checkpoints", "data.root",
-    "data.cache_dir", "train.num_devices", "train.on_divergence", "train.max_rollbacks",
+    "data.cache_dir", "data.on_device", "train.num_devices", "train.on_divergence", "train.max_rollbacks",
     # evaluation measures the run; it does not change what is trained
     "eval.every", "eval.num_samples", "eval.metric", "eval.features", "eval.inception_weights",
     "eval.num_real", "eval.batch_size",
@@ -37,7 +37,7 @@ def _saved_recipe(saved_config: Path) -> dict[str, Any]:
     if not saved_config.exists():
         raise JaxganError(f"{saved_config}: missing; this folder was not written by jaxgan.train")
     try:
-        old = yaml.safe_load(saved_config.read_text()) or {}
+        old = load_yaml(saved_config.read_text()) or {}
     except (yaml.YAMLError, UnicodeDecodeError, OSError) as e:
         first = (str(e).strip().splitlines() or [type(e).__name__])[0]
         raise JaxganError(f"{saved_config}: unreadable ({first[:160]}); this run folder cannot be resumed") from None
