@@ -13,13 +13,21 @@ same uint8 batches (the recipe's data if it is installed, else stand-in images o
 shape, written to a temporary folder that is removed again). Warm-up and compilation are
 timed separately and excluded from ms/step. The ratio column is throughput relative to the
 first backend listed. A backend that fails ends the run with one `error:` line and exit code 2.
+The output and the JSON name the machine (CPU model, cores, bfloat16 hardware, GPUs, versions,
+XLA_FLAGS: `jaxgan.machine`): a speed figure holds on the machine that measured it.
+
+`--population N` adds a table of N members of the recipe sharing each batch, in member-steps/s:
+jax trains them in one compiled program (`jaxgan.population`); the alternative on one device is
+to run them one after another, which takes N times one member's time, measured in the same
+run: for jax, one member timed in turns with the population, chunk by chunk, so a busy machine
+slows both alike; for torch and torch-tuned, the backend's own ms/step (running N copies would
+only repeat it, and torch.compile would compile each copy again).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import resource
 import subprocess
@@ -32,6 +40,7 @@ import numpy as np
 from jaxgan.cli import ArgumentParser, run_cli
 from jaxgan.errors import JaxganError
 from jaxgan.files import atomic_write_json
+from jaxgan.machine import accelerator_names, describe_machine, summary_line
 
 BACKENDS = ("jax", "torch", "torch-compile", "torch-tuned")
 COMPILE_MODES = ("auto", "none", "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
@@ -55,6 +64,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "reduce-overhead, i.e. CUDA graphs, on a GPU; none on the CPU, where compiling was no faster)")
     parser.add_argument("--torch-threads", type=int, metavar="N", help="torch.set_num_threads(N) in the torch "
                         "backends (default: torch's own choice; 1 is fairer on a busy machine)")
+    parser.add_argument("--population", type=int, metavar="N", help="also time N members sharing each "
+                        "batch: jax in one program, each backend one after another (member-steps/s)")
     parser.add_argument("--json", metavar="PATH", help="write the results here (JSON)")
     parser.add_argument("--worker", choices=BACKENDS, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
@@ -136,6 +147,47 @@ def _run_jax(config, batches: np.ndarray, warmup: int) -> dict:
             "device": str(jax.devices()[0]), "version": f"jax {jax.__version__}, {config.model.precision}"}
 
 
+def _run_jax_population(config, batches: np.ndarray, warmup: int, members: int) -> dict:
+    """`members` members in one compiled program, and one member, timed in turns chunk by chunk
+    on the same batches (already on the device: one transfer serves every member). The members
+    one after another take `members` times the one member's time."""
+    import jax
+
+    from jaxgan.gan import build_gan, init_state
+    from jaxgan.population import init_population, make_population_chunk
+    from jaxgan.steps import make_train_chunk
+
+    gan = build_gan(config, batches.shape[2:])
+    donate = jax.default_backend() != "cpu"
+    runs = {"one_program": [make_population_chunk(gan, donate), init_population(gan, config.seed, members)],
+            "one_member": [make_train_chunk(gan, donate), init_state(gan, config.seed)]}
+    chunk = min(config.train.steps_per_dispatch, len(batches) - warmup)
+    steps = (len(batches) - warmup) // chunk * chunk
+    seconds = {name: 0.0 for name in runs}
+    compile_s = {}
+    for start in [None, *range(warmup, warmup + steps, chunk)]:  # None: the compiling call
+        x = jax.block_until_ready(jax.device_put(batches[:chunk] if start is None else batches[start : start + chunk]))
+        for name, run in runs.items():
+            t0 = time.perf_counter()
+            run[1] = jax.block_until_ready(run[0](run[1], x, chunk)[0])
+            if start is None:
+                compile_s[name] = time.perf_counter() - t0
+            else:
+                seconds[name] += time.perf_counter() - t0
+    one_ms = 1000 * seconds["one_member"] / steps
+    one_program = {"steps": steps, "compile_s": compile_s["one_program"],
+                   "ms_per_step": 1000 * seconds["one_program"] / steps,
+                   "member_steps_per_s": members * steps / seconds["one_program"]}
+    return {"members": members, "one_program": one_program,
+            "one_after_another": _one_after_another(members, steps, one_ms, compile_s["one_member"])}
+
+
+def _one_after_another(members: int, steps: int, one_ms: float, compile_s: float) -> dict:
+    """N members run one after another: N times one member's time per shared batch."""
+    return {"steps": steps, "compile_s": compile_s, "ms_per_step": members * one_ms,
+            "member_steps_per_s": 1000 / one_ms}
+
+
 def _step_flops(gan, state, batch) -> float | None:
     """Floating-point operations of one train step, as XLA's cost analysis counts them.
 
@@ -174,8 +226,15 @@ def _worker(args) -> dict:
         result = run_torch(config, batches, args.warmup, args.worker == "torch-compile", args.torch_threads)
     result.update(backend=args.worker, batch_size=config.train.batch_size, data=source,
                   pipeline_images_per_s=pipeline_rate, peak_rss_mb=_peak_rss_mb())
+    if args.worker == "jax":
+        result["accelerators"] = accelerator_names()
     result["ms_per_step"] = 1000 * result["seconds"] / result["steps"]
     result["images_per_s"] = result["steps"] * config.train.batch_size / result["seconds"]
+    if args.population and args.worker == "jax":
+        result["population"] = _run_jax_population(config, batches, args.warmup, args.population)
+    elif args.population:
+        result["population"] = {"members": args.population, "one_after_another": _one_after_another(
+            args.population, result["steps"], result["ms_per_step"], result["compile_s"])}
     return result
 
 
@@ -193,12 +252,26 @@ def _table(results: list[dict]) -> str:
     return "\n".join(rows)
 
 
+def _population_table(results: list[dict]) -> str:
+    """Member-steps/s of N members sharing each batch, each way a backend can run them."""
+    ways = {"one_program": "in one program", "one_after_another": "one after another"}
+    rows = [(r["backend"], ways[way], r["population"][way]) for r in results for way in ways if way in r["population"]]
+    members, base = results[0]["population"]["members"], rows[0][2]["member_steps_per_s"]
+    lines = [f"| backend | {members} members | member-steps/s | ms per step of all {members} | compile+warm-up s | ratio |",
+             "|---|---|---:|---:|---:|---:|"]
+    for backend, way, p in rows:
+        lines.append(f"| {backend} | {way} | {p['member_steps_per_s']:.1f} | {p['ms_per_step']:.2f} | "
+                     f"{p['compile_s']:.2f} | {p['member_steps_per_s'] / base:.2f} |")
+    return "\n".join(lines)
+
+
 def _worker_command(args, backend: str) -> list[str]:
     command = [sys.executable, "-m", "jaxgan.bench", "--config", args.config, "--steps", str(args.steps),
                "--warmup", str(args.warmup), "--data", args.data, "--compile-mode", args.compile_mode,
                "--worker", backend]
     command += ["--batch-size", str(args.batch_size)] if args.batch_size else []
     command += ["--torch-threads", str(args.torch_threads)] if args.torch_threads else []
+    command += ["--population", str(args.population)] if args.population else []
     for o in args.overrides:
         command += ["--set", o]
     return command
@@ -223,6 +296,8 @@ def _check_args(args, config) -> list[str]:
         raise JaxganError(f"--steps must be positive and --warmup non-negative (got {args.steps}, {args.warmup})")
     if args.torch_threads is not None and args.torch_threads <= 0:
         raise JaxganError(f"--torch-threads must be positive (got {args.torch_threads})")
+    if args.population is not None and args.population <= 0:
+        raise JaxganError(f"--population must be a positive number of members (got {args.population})")
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     unknown = [b for b in backends if b not in BACKENDS]
     if unknown or not backends:
@@ -232,6 +307,19 @@ def _check_args(args, config) -> list[str]:
 
         refuse_existing(args.json, force=True, what="--json results")
     return backends
+
+
+def machine_record(results: list[dict]) -> dict:
+    """The machine the figures came from, with the accelerators the backends ran on.
+
+    The parent process imports neither jax nor torch (on a GPU, jax would claim the memory the
+    workers need): the accelerators are the jax worker's, else the name torch gave its device."""
+    machine = {**describe_machine(with_devices=False), "platform": platform.platform()}
+    jax_names = next((r["accelerators"] for r in results if "accelerators" in r), None)
+    torch_names = [r["device"] for r in results if r.get("backend", "").startswith("torch")
+                   and r.get("device") not in (None, "cpu")][:1]
+    machine["accelerators"] = jax_names if jax_names is not None else torch_names
+    return machine
 
 
 def bench(args) -> int:
@@ -245,16 +333,19 @@ def bench(args) -> int:
         return 0
     results = [_run_backend(args, backend) for backend in backends]
     ok = [r for r in results if "error" not in r]
+    machine = machine_record(results)
+    print(f"machine: {summary_line(machine)}")
     if ok:
         first = ok[0]
         print(f"{config.name}: batch {first['batch_size']}, {first['data']}; input pipeline "
-              f"{first['pipeline_images_per_s']:.0f} images/s; {platform.processor() or platform.machine()}, "
-              f"{os.cpu_count()} CPUs")
+              f"{first['pipeline_images_per_s']:.0f} images/s")
         print(_table(ok))
+        if args.population:
+            print(f"\npopulation: {args.population} members sharing each batch")
+            print(_population_table(ok))
     if args.json:
-        atomic_write_json(args.json, {"recipe": config.name, "command": " ".join(sys.argv),
-                                      "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
-                                      "results": results})
+        atomic_write_json(args.json, {"recipe": config.name, "command": " ".join(["python -m jaxgan.bench", *sys.argv[1:]]),
+                                      "population": args.population, "machine": machine, "results": results})
     failed = [r for r in results if "error" in r]
     if failed:
         raise JaxganError("; ".join(f"backend {r['backend']} failed: {r['error']}" for r in failed))

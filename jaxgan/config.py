@@ -3,7 +3,7 @@
 A recipe (`configs/<name>.yaml`) is framework-neutral: the same file is read by `jaxgan` and by
 `torch_ref`. Every key is declared below; an unknown key, a wrong type or an impossible value
 is refused with one line naming the file, the dotted key (and the closest valid key) and what
-is allowed.
+is allowed; a key given twice, with both line numbers.
 """
 
 from __future__ import annotations
@@ -52,6 +52,11 @@ class DataConfig(_Schema):
     tfds_name: Optional[Name] = None
     hdf5_group: Name = "img_align_celeba"
     cache_dir: Optional[Name] = None
+    # Where the training images live (jaxgan.data.on_device). 'auto': on the device(s) when the
+    # uint8 dataset fits a quarter of one device's memory (on the CPU backend, a quarter of the
+    # physical RAM), else streamed; 'always': on the device, or a one-line error; 'never': each
+    # chunk's batches gathered on the host and transferred. Batches are the same either way.
+    on_device: Literal["auto", "always", "never"] = "auto"
 
 
 class NetConfig(_Schema):
@@ -149,6 +154,31 @@ class Config(_Schema):
         return self.model_dump(mode="json")
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """yaml.safe_load that refuses a key given twice in one mapping (plain YAML keeps the last)."""
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            first_line: dict[Any, int] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key, line = self.construct_object(key_node, deep=True), key_node.start_mark.line + 1
+                if not isinstance(key, (str, int, float, bool, type(None))):
+                    continue  # an unhashable key is the base class's to refuse
+                if key in first_line:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"key {key!r} is given twice, on lines {first_line[key]} and {line}; keep one",
+                        key_node.start_mark)
+                first_line[key] = line
+        return super().construct_mapping(node, deep)
+
+
+def load_yaml(text: str) -> Any:
+    """Safe YAML (no tags that run code) in which a key given twice is an error."""
+    return yaml.load(text, Loader=_UniqueKeyLoader)
+
+
 def recipe_names() -> list[str]:
     return sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
 
@@ -166,7 +196,7 @@ def load_config(path: str | Path, overrides: tuple[str, ...] | list[str] = ()) -
     except UnicodeDecodeError as e:
         raise JaxganError(f"{path}: not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset {e.start})") from None
     try:
-        raw = yaml.safe_load(text)
+        raw = load_yaml(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""

@@ -107,8 +107,12 @@ class Placement:
         return NamedSharding(self.mesh, P())
 
     def batch_sharding(self) -> NamedSharding:
-        """Chunks of batches (K, B, H, W, C): split the B axis."""
+        """Chunks of batches (K, B, H, W, C) or of their image indices (K, B): split the B axis."""
         return NamedSharding(self.mesh, P(None, DATA_AXIS))
+
+    def local_devices(self) -> list:
+        """The devices of the mesh that this process drives."""
+        return [d for d in self.mesh.devices.flat if d.process_index == jax.process_index()]
 
     def put_state(self, state):
         return jax.device_put(state, self.replicated())
@@ -119,8 +123,19 @@ class Placement:
         start = jax.process_index() * per_process
         return slice(start, start + per_process)
 
+    def put_images(self, images: np.ndarray):
+        """The whole dataset on every device of the mesh, put there once for the whole run.
+
+        Every process holds all the images (each gathers its own rows of every batch from
+        them) and passes the same array: each supplies the copies of its own devices."""
+        sharding = self.replicated()
+        if jax.process_count() == 1:
+            return jax.device_put(images, sharding)
+        return jax.make_array_from_callback(images.shape, sharding, lambda index: images[index])
+
     def put_batches(self, local_batches: np.ndarray, batch_size: int):
-        """This process's rows of a chunk (K, B/P, ...) -> one global (K, B, ...) array."""
+        """This process's rows of a chunk (K, B/P, ...) -> one global (K, B, ...) array: its
+        batches of images, or of image indices where the images are on the devices."""
         sharding = self.batch_sharding()
         if jax.process_count() == 1:
             return jax.device_put(local_batches, sharding)

@@ -168,6 +168,21 @@ def step_key(state: GANState) -> jax.Array:
     return jax.random.fold_in(state.rng, state.step)
 
 
+def _scan_steps(step, state: GANState, xs, count):
+    """scan(step) over `xs` (one entry per step); steps past the first `count` leave the
+    state as it is and give zero metrics."""
+    _, metric_shapes = jax.eval_shape(step, state, jax.tree.map(lambda x: x[0], xs))
+    end = state.step + count
+
+    def body(state, x):
+        def skip(state, x):
+            return state, jax.tree.map(lambda m: jnp.zeros(m.shape, m.dtype), metric_shapes)
+
+        return jax.lax.cond(state.step < end, step, skip, state, x)
+
+    return jax.lax.scan(body, state, xs)
+
+
 def make_train_chunk(gan: GAN, donate: bool = False):
     """jit(scan(train_step)) over a chunk of batches (K, B, H, W, C) already on the device.
 
@@ -180,37 +195,43 @@ def make_train_chunk(gan: GAN, donate: bool = False):
     """
     train_step = STEP_BUILDERS[gan.scheme](gan)
 
+    def step(state, batch):
+        return train_step(state, batch, step_key(state))
+
     def train_chunk(state: GANState, batches, count=None):
-        if count is None:  # the whole chunk
-            count = batches.shape[0]
+        return _scan_steps(step, state, batches, batches.shape[0] if count is None else count)
 
-        def step(state, batch):
-            return train_step(state, batch, step_key(state))
+    return jax.jit(train_chunk, donate_argnums=(0,) if donate else ())
 
-        _, metric_shapes = jax.eval_shape(step, state, batches[0])
-        end = state.step + count
 
-        def body(state, batch):
-            def skip(state, batch):
-                return state, jax.tree.map(lambda m: jnp.zeros(m.shape, m.dtype), metric_shapes)
+def make_gather_chunk(gan: GAN, donate: bool = False):
+    """make_train_chunk for images kept on the device: `train_chunk(state, images, indices,
+    count=K)` with uint8 `images` (N, H, W, C) and int32 `indices` (K, B), each step's batch
+    `images[indices[k]]` gathered inside the compiled program. The same steps on the same
+    batches as make_train_chunk's; the indices of steps past `count` only need to be valid."""
+    train_step = STEP_BUILDERS[gan.scheme](gan)
 
-            return jax.lax.cond(state.step < end, step, skip, state, batch)
+    def train_chunk(state: GANState, images, indices, count=None):
+        def step(state, index):
+            return train_step(state, jnp.take(images, index, axis=0), step_key(state))
 
-        return jax.lax.scan(body, state, batches)
+        return _scan_steps(step, state, indices, indices.shape[0] if count is None else count)
 
     return jax.jit(train_chunk, donate_argnums=(0,) if donate else ())
 
 
 class ChunkRunner:
-    """Runs chunks of up to `length` steps, all through one compiled `train_chunk`.
+    """Runs chunks of up to `length` steps, all through one compiled chunk function.
 
-    The one place that knows about padding: a chunk cut short by an event is padded to
-    `length` batches on the host (`pad`), runs only its `count` steps, and comes back with its
-    metrics trimmed to those steps (`run`).
+    Streamed (`images` None): `train_chunk` is make_train_chunk's, and each chunk is its
+    uint8 batches; a chunk cut short by an event is padded to `length` batches on the host
+    (`pad`). Images on the device: `train_chunk` is make_gather_chunk's, bound here to the
+    `images` put on the device once, and each chunk is its int32 indices. Either way only
+    `count` steps run, and the metrics come back trimmed to those steps (`run`).
     """
 
-    def __init__(self, train_chunk, length: int):
-        self.train_chunk, self.length = train_chunk, length
+    def __init__(self, train_chunk, length: int, images=None):
+        self.train_chunk, self.length, self.images = train_chunk, length, images
 
     def pad(self, batches: np.ndarray) -> np.ndarray:
         """The chunk's uint8 batches (count, B, H, W, C), padded with zeros to `length`."""
@@ -219,9 +240,11 @@ class ChunkRunner:
         filler = np.zeros((self.length - len(batches), *batches.shape[1:]), batches.dtype)
         return np.concatenate([batches, filler])
 
-    def run(self, state: GANState, batches, count: int) -> tuple[GANState, Metrics]:
-        """`count` steps on a padded chunk already on the device; metrics of shape (count,)."""
-        state, metrics = self.train_chunk(state, batches, count)
+    def run(self, state: GANState, chunk, count: int) -> tuple[GANState, Metrics]:
+        """`count` steps on a whole chunk (batches, or indices) already on the device;
+        metrics of shape (count,)."""
+        data = (chunk,) if self.images is None else (self.images, chunk)
+        state, metrics = self.train_chunk(state, *data, count)
         if count < self.length:
             metrics = {k: v[:count] for k, v in metrics.items()}
         return state, metrics

@@ -11,12 +11,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import jaxgan.run.loop as loop
 from jaxgan.run.checkpoint import Checkpointer, tensor_name
 from jaxgan.config import load_config
 from jaxgan.gan import build_gan, init_state
 from jaxgan.errors import TrainingDiverged
 from jaxgan.run.loop import train_and_evaluate
+from jaxgan.steps import ChunkRunner
 
 from tests.conftest import FASHION_CONFIG
 
@@ -32,28 +32,23 @@ def _overrides(fashion_dir: Path, *extra: str) -> list[str]:
 def _inject(monkeypatch, at_step: int, what: str = "d_loss", times: int | None = None) -> dict:
     """Makes step `at_step` non-finite: metric `what`, or (a tensor name) one parameter value
     after the chunk holding that step, leaving the metrics finite. `times`: how often."""
-    real = loop.make_train_chunk
+    real = ChunkRunner.run  # the loop's chunks on either data path (data.on_device)
     hits = {"n": 0}
 
-    def make(gan, donate=False):
-        chunk = real(gan, donate)
+    def run(runner, state, chunk, count):
+        start = int(state.step)
+        state, metrics = real(runner, state, chunk, count)
+        if start < at_step <= start + count and (times is None or hits["n"] < times):
+            hits["n"] += 1
+            if what in metrics:
+                metrics = {**metrics, what: metrics[what].at[at_step - start - 1].set(jnp.nan)}
+            else:
+                def poison(path, x):
+                    return x.at[(0,) * x.ndim].set(jnp.inf) if "d.params." + tensor_name(path) == what else x
+                state = state.replace(d=state.d.replace(params=jax.tree_util.tree_map_with_path(poison, state.d.params)))
+        return state, metrics
 
-        def wrapped(state, batches, count=None):
-            start, count = int(state.step), count or batches.shape[0]
-            state, metrics = chunk(state, batches, count)
-            if start < at_step <= start + count and (times is None or hits["n"] < times):
-                hits["n"] += 1
-                if what in metrics:
-                    metrics = {**metrics, what: metrics[what].at[at_step - start - 1].set(jnp.nan)}
-                else:
-                    def poison(path, x):
-                        return x.at[(0,) * x.ndim].set(jnp.inf) if "d.params." + tensor_name(path) == what else x
-                    state = state.replace(d=state.d.replace(params=jax.tree_util.tree_map_with_path(poison, state.d.params)))
-            return state, metrics
-
-        return wrapped
-
-    monkeypatch.setattr(loop, "make_train_chunk", make)
+    monkeypatch.setattr(ChunkRunner, "run", run)
     return hits
 
 

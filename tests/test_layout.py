@@ -87,7 +87,7 @@ def test_an_alias_module_only_re_exports():
 # --- layers -------------------------------------------------------------------------------------
 
 CORE_PACKAGES = ("data", "models", "ops", "quality")
-CORE_MODULES = ("config", "gan", "losses", "steps", "errors", "files", "images", "parallel", "machine")
+CORE_MODULES = ("config", "gan", "losses", "steps", "population", "errors", "files", "images", "parallel", "machine")
 
 
 def _imports(path: Path) -> set[str]:

@@ -55,8 +55,8 @@ class BatchPipeline:
         b = self.batch_size
         return self.images[self.order(epoch)[i * b : (i + 1) * b]]
 
-    def batches(self, start: int, count: int, rows: slice = slice(None)) -> np.ndarray:
-        """Steps start .. start+count-1 stacked: uint8 (count, B, H, W, C).
+    def indices(self, start: int, count: int, rows: slice = slice(None)) -> np.ndarray:
+        """The image indices of steps start .. start+count-1: int32 (count, B).
 
         `rows` picks part of every batch: in a multi-process job each process loads its share.
         """
@@ -65,8 +65,12 @@ class BatchPipeline:
         # The visiting order of every epoch the chunk touches, one row of batches per step.
         orders = np.concatenate([self.order(e)[: spe * b] for e in range(first_epoch, last_epoch + 1)])
         offset = (start - first_epoch * spe) * b
-        index = orders[offset : offset + count * b].reshape(count, b)[:, rows]
-        return self.images[index]
+        return orders[offset : offset + count * b].reshape(count, b)[:, rows].astype(np.int32)
+
+    def batches(self, start: int, count: int, rows: slice = slice(None)) -> np.ndarray:
+        """Steps start .. start+count-1 stacked: uint8 (count, B, H, W, C), the images of
+        `indices(start, count, rows)`."""
+        return self.images[self.indices(start, count, rows)]
 
 
 @functools.lru_cache(maxsize=None)

@@ -3,15 +3,18 @@
     train_and_evaluate(config, workdir)
       opens the run (checkpoints, data, GAN, devices, run folder), then
       _train: for each chunk of steps
-          its batches (prepared in the background)  ->  steps.ChunkRunner  ->  the events
-          due after it: log, sample, evaluate, checkpoint (TrainingRun.handle)
+          its data (image indices, or streamed batches)  ->  steps.ChunkRunner  ->  the
+          events due after it: log, sample, evaluate, checkpoint (TrainingRun.handle)
       _close: the closing figures and summary.json
 
-Each dispatch runs `train.steps_per_dispatch` steps inside one `jit(scan(train_step))` call
-on batches already on the device; `schedule.Schedule` cuts a chunk short only where an event
-falls, so every event happens at its exact step. Metrics stay on the device until a log
-boundary. A NaN or Inf is the divergence guard's (`jaxgan.run.divergence`); Ctrl-C a
-`stop_signal.StopRequest`; the best checkpoint by evaluation `best_checkpoint.BestCheckpoint`.
+Each dispatch runs `train.steps_per_dispatch` steps inside one `jit(scan(train_step))` call.
+Where the images fit on the device (`data.on_device`, jaxgan.data.on_device) they are put there
+once and a chunk is its int32 indices, gathered inside the call; otherwise its uint8 batches are
+gathered on the host and transferred in the background (jaxgan.run.feed).
+`schedule.Schedule` cuts a chunk short only where an event falls, so every event happens at
+its exact step. Metrics stay on the device until a log boundary. A NaN or Inf is the
+divergence guard's (`jaxgan.run.divergence`); Ctrl-C a `stop_signal.StopRequest`; the best
+checkpoint by evaluation `best_checkpoint.BestCheckpoint`.
 """
 
 from __future__ import annotations
@@ -29,11 +32,12 @@ from jaxgan.run.best_checkpoint import BestCheckpoint
 from jaxgan.run.checkpoint import Checkpointer
 from jaxgan.config import Config, dump_config
 from jaxgan.data import BatchPipeline, load_images, to_float, value_range
+from jaxgan.data.on_device import images_on_device, memory_budget
 from jaxgan.run.divergence import Diverged, DivergenceGuard, check_state
 from jaxgan.errors import JaxganError
 from jaxgan.gan import GAN, GANState, build_gan, fixed_noise, make_init
 from jaxgan.parallel import Placement, to_host
-from jaxgan.run.prefetch import ChunkPrefetcher
+from jaxgan.run.feed import ChunkFeed
 from jaxgan.run.progress import MetricWindow, Progress, resume_line
 from jaxgan.quality import make_evaluator
 from jaxgan.run.resume import check_resumable
@@ -41,7 +45,7 @@ from jaxgan.run.clock import RunClock
 from jaxgan.run.folder import RunFolder, check_run_folder, check_writable, close_all
 from jaxgan.run.lock import RunLock
 from jaxgan.run.schedule import Events, Schedule
-from jaxgan.steps import ChunkRunner, make_generate, make_train_chunk
+from jaxgan.steps import make_generate
 from jaxgan.run.stop_signal import StopRequest
 
 
@@ -68,22 +72,17 @@ class TrainingRun:
     clock: RunClock
     evaluator: Any = None
     best: Optional[BestCheckpoint] = None
+    images_on_device: bool = False  # data.on_device decided (jaxgan.data.on_device)
 
     def __post_init__(self):
         tc = self.config.train
-        self.runner = ChunkRunner(make_train_chunk(self.gan, donate=jax.default_backend() != "cpu"),
-                                  tc.steps_per_dispatch)
+        self.feed = ChunkFeed(self.gan, self.pipeline, self.placement, tc.steps_per_dispatch,
+                              self.images_on_device, donate=jax.default_backend() != "cpu")
         self.generate = make_generate(self.gan)
         self.z_fixed = fixed_noise(self.config.seed, tc.num_samples, self.gan.z_dim, self.config.model.noise)
         self.value_range = value_range(self.config.data.scale)
-        self.rows = self.placement.local_rows(tc.batch_size)  # this process's share of each batch
         self.log_window, self.epoch_window = MetricWindow(), MetricWindow()
         self.last_logged: dict[str, float] = {}
-
-    def load_chunk(self, start: int, end: int):
-        """Steps start .. end-1's batches, padded to a whole chunk and put on the devices."""
-        local = self.runner.pad(self.pipeline.batches(start, end - start, self.rows))
-        return self.placement.put_batches(local, self.config.train.batch_size)
 
     def meta(self, state: GANState) -> dict[str, Any]:
         step = int(state.step)
@@ -134,14 +133,14 @@ def _train(t: TrainingRun, state: GANState, stop: StopRequest) -> GANState:
     """The loop: a chunk's batches, its steps in one dispatch, then the events due after it."""
     total = t.schedule.total
     t.clock.start_loop()
-    with ChunkPrefetcher(t.load_chunk) as chunks:
+    with t.feed.prefetcher() as chunks:
         while t.progress.step < total and stop.signal is None:
             step = t.progress.step
             end = t.schedule.chunk_end(step)
             try:
                 batches = chunks.get(step, end)
                 started = time.perf_counter()
-                state, metrics = t.runner.run(state, batches, end - step)
+                state, metrics = t.feed.runner.run(state, batches, end - step)
                 if end < total:  # gathered and transferred while the device trains
                     chunks.prefetch(end, t.schedule.chunk_end(end))
                 t.clock.dispatched(started, end - step, state)
@@ -191,6 +190,7 @@ def _close(t: TrainingRun, state: GANState, start: int) -> dict[str, Any]:
         "recipe": t.config.name, "start_step": start, "step": step, "total_steps": t.schedule.total,
         "finished": step >= t.schedule.total, "epoch": step / t.pipeline.steps_per_epoch,
         "wall_s": timing["train_s"], **timing, "backend": jax.default_backend(),
+        "data_on_device": t.images_on_device,
         "final_metrics": t.last_logged, "latest_checkpoint": t.checkpointer.latest_step(),
         "best": t.best.record if t.best is not None else None, **paths,
     }
@@ -213,16 +213,29 @@ def run_to_end(t: TrainingRun, state: GANState) -> dict[str, Any]:
     return summary
 
 
-def _open_checkpoints(workdir: Path, config: Config, resume: bool) -> Checkpointer:
-    """The run's checkpointer, after checking that --resume (or its absence) fits the folder."""
+RESUME_AUTO = "auto"  # --resume auto: continue the run if it has a checkpoint, else start it
+
+
+def _open_checkpoints(workdir: Path, config: Config, resume: bool | str) -> tuple[Checkpointer, bool]:
+    """The run's checkpointer and whether to resume, after checking that --resume (or its
+    absence) fits the folder. With --resume auto, one command starts a run and continues it
+    after any interruption (a requeued job): it resumes when a checkpoint exists, else starts
+    the run, saying so; the folder's recipe must be this one either way."""
     checkpointer = Checkpointer(workdir / "checkpoints", keep=config.train.keep_checkpoints)
     try:
         if jax.process_index() == 0:
             checkpointer.discard_partial()  # left by a process killed while saving
         latest = checkpointer.latest_step()
-        if resume:
+        if resume == RESUME_AUTO:
+            if (workdir / "config.yaml").exists():
+                check_resumable(workdir / "config.yaml", config)
+            resume = latest is not None
+            if not resume and jax.process_index() == 0:
+                print(f"{workdir}: no checkpoint yet; starting the run from step 0 (--resume auto)", flush=True)
+        elif resume:
             if latest is None:
-                raise JaxganError(f"{workdir}: nothing to resume (no checkpoint in {workdir / 'checkpoints'})")
+                raise JaxganError(f"{workdir}: nothing to resume (no checkpoint in {workdir / 'checkpoints'}); "
+                                  "--resume auto starts a run that has none")
             check_resumable(workdir / "config.yaml", config)
         elif latest is not None:
             raise JaxganError(
@@ -232,10 +245,10 @@ def _open_checkpoints(workdir: Path, config: Config, resume: bool) -> Checkpoint
     except JaxganError:
         checkpointer.close()
         raise
-    return checkpointer
+    return checkpointer, bool(resume)
 
 
-def train_and_evaluate(config: Config, workdir: str | Path, resume: bool = False,
+def train_and_evaluate(config: Config, workdir: str | Path, resume: bool | str = False,
                        progress: bool = True) -> dict[str, Any]:
     """Trains `config`'s recipe into `workdir`; returns the run summary (also summary.json).
 
@@ -248,13 +261,14 @@ def train_and_evaluate(config: Config, workdir: str | Path, resume: bool = False
         return _train_locked(config, workdir, resume, progress, clock)
 
 
-def _train_locked(config: Config, workdir: Path, resume: bool, progress: bool, clock: RunClock) -> dict[str, Any]:
+def _train_locked(config: Config, workdir: Path, resume: bool | str, progress: bool, clock: RunClock) -> dict[str, Any]:
     tc = config.train
-    checkpointer = _open_checkpoints(workdir, config, resume)
+    checkpointer, resume = _open_checkpoints(workdir, config, resume)
     images = load_images(config.data)
     pipeline = BatchPipeline(images, tc.batch_size, config.seed, shuffle=config.data.shuffle)
     gan = build_gan(config, images.shape[1:])
     placement = Placement.create(tc.batch_size, tc.num_devices)
+    on_device = images_on_device(config.data.on_device, images.nbytes, memory_budget(placement.local_devices()))
 
     init = make_init(gan, placement.replicated())  # the state is created on the mesh, compiled once
 
@@ -282,7 +296,8 @@ def _train_locked(config: Config, workdir: Path, resume: bool, progress: bool, c
     if resume and run.enabled:
         bar.write(resume_line(workdir, start, schedule.total, pipeline.steps_per_epoch))
     guard = DivergenceGuard(tc.on_divergence, tc.max_rollbacks, checkpointer, fresh_state)
-    t = TrainingRun(config, gan, pipeline, placement, run, checkpointer, schedule, bar, guard, clock, evaluator, best)
+    t = TrainingRun(config, gan, pipeline, placement, run, checkpointer, schedule, bar, guard, clock, evaluator, best,
+                    images_on_device=on_device)
     failed = True
     try:
         summary = run_to_end(t, state)

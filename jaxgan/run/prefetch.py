@@ -6,6 +6,9 @@ chunk is 78 MB) takes about as long as the steps themselves; done in a backgroun
 it overlaps them instead of adding to them. The batches are a function of (seed, step) alone,
 so prefetching changes no result: a chunk asked for out of order (after a rollback) is simply
 prepared on the spot.
+
+Where the images live on the device, a chunk is only its int32 indices (a few KB): it is
+prepared on the spot, with no thread (`background=False`).
 """
 
 from __future__ import annotations
@@ -15,16 +18,18 @@ from typing import Any, Callable, Optional
 
 
 class ChunkPrefetcher:
-    """`get(start, end)` returns `load(start, end)`, prepared ahead by `prefetch(start, end)`."""
+    """`get(start, end)` returns `load(start, end)`, prepared ahead by `prefetch(start, end)`
+    in a background thread (with `background=False`, no thread: prepared when asked for)."""
 
-    def __init__(self, load: Callable[[int, int], Any]):
+    def __init__(self, load: Callable[[int, int], Any], background: bool = True):
         self._load = load
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="jaxgan-prefetch")
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="jaxgan-prefetch") if background else None
         self._ahead: Optional[tuple[tuple[int, int], Future]] = None
 
     def prefetch(self, start: int, end: int) -> None:
         """Starts preparing the chunk of steps start .. end-1 in the background."""
-        self._ahead = ((start, end), self._pool.submit(self._load, start, end))
+        if self._pool is not None:
+            self._ahead = ((start, end), self._pool.submit(self._load, start, end))
 
     def get(self, start: int, end: int):
         """The chunk of steps start .. end-1: the prefetched one if it is that, else loaded now."""
@@ -37,7 +42,8 @@ class ChunkPrefetcher:
 
     def close(self) -> None:
         self._ahead = None
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
 
     def __enter__(self) -> "ChunkPrefetcher":
         return self

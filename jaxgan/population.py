@@ -1,0 +1,129 @@
+"""A population: N independent GANs of one recipe, trained by one compiled program.
+
+GAN results vary from seed to seed, and a GAN of these recipes is far too small to fill a GPU:
+`jax.vmap` over N stacked states turns N trainings into one program, which on a GPU should
+cost little more than one member. A CPU is already busy with one member: there a population of
+8 took 0.99 (gan_fashion_mnist) and 1.16 (myfgan_mnist, batches of one image) times the time of
+8 single runs (docs/benchmarks/cpu_population_*.json).
+
+The population's state is one `GANState` whose every leaf has a leading axis of length N
+(`stack`, `member`). Members differ in their initialisation and noise seeds and share the
+batches. For a run of seed `seed`:
+
+  - member k is initialised exactly as `init_state(gan, seed + k)`: its weights, its RNG key
+    and so every step's key `step_key` (z and dropout masks) are those of a single run of seed
+    `seed + k`;
+  - every member sees the batches of the run's data order, the `BatchPipeline` seeded with
+    `seed`.
+
+So member k is the single run of seed `seed + k` whose batches come from the pipeline of seed
+`seed`; member 0 is the single run of seed `seed` itself. It is that run up to float32 rounding
+(vmap changes the order of some sums; tests/test_population.py says where and how far), and a
+population of one is the single run bit for bit.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import jax
+import jax.numpy as jnp
+
+from jaxgan.errors import JaxganError
+from jaxgan.gan import GAN, GANState, init_state
+from jaxgan.steps import STEP_BUILDERS, step_key
+
+
+def stack(states: Sequence[GANState]) -> GANState:
+    """One population state from single states: each leaf stacked on a new leading axis."""
+    return jax.tree.map(lambda *leaves: jnp.stack(leaves), *states)
+
+
+def member(state: GANState, k: int) -> GANState:
+    """Member k of a population state, as a single GANState."""
+    return jax.tree.map(lambda leaf: leaf[k], state)
+
+
+def population_size(state: GANState) -> int:
+    """N, the length of every leaf's leading axis."""
+    return int(state.step.shape[0])
+
+
+def init_population(gan: GAN, seed: int, n: int) -> GANState:
+    """N fresh members, member k initialised from seed `seed + k` (the module's derivation).
+
+    Each member goes through `init_state` itself (one compiled program, run N times), so it is
+    the single run's initial state by construction, not by an argument about vmap."""
+    if n < 1:
+        raise JaxganError(f"a population needs at least one member, got {n}")
+    return stack([init_state(gan, seed + k) for k in range(n)])
+
+
+def _member_step(gan: GAN):
+    """One member's train step on a batch, with the member's own key for the step."""
+    train_step = STEP_BUILDERS[gan.scheme](gan)
+
+    def step(state: GANState, batch):
+        return train_step(state, batch, step_key(state))
+
+    return step
+
+
+def _scan_members(step, states: GANState, xs, count):
+    """scan(step) over `xs` (one entry per step); steps past the first `count` leave the
+    state as it is and give zero metrics. The test is on the scan's own index, one scalar for
+    the whole population, so `lax.cond` stays a branch rather than a select of both sides."""
+    _, metric_shapes = jax.eval_shape(step, states, jax.tree.map(lambda x: x[0], xs))
+
+    def body(states, indexed):
+        i, x = indexed
+
+        def skip(states, x):
+            return states, jax.tree.map(lambda m: jnp.zeros(m.shape, m.dtype), metric_shapes)
+
+        return jax.lax.cond(i < count, step, skip, states, x)
+
+    length = jax.tree.leaves(xs)[0].shape[0]
+    return jax.lax.scan(body, states, (jnp.arange(length), xs))
+
+
+def _scan_population(gan: GAN, states: GANState, xs, count, batch_of=lambda x: x):
+    """The chunk's scan for every member, each step's batch `batch_of(x)` shared by all:
+    jax.vmap of the member step over the states, the batch not mapped.
+
+    A population of one scans the single step itself, not a vmap of one: vmap changes the
+    shapes XLA compiles and with them the order of some float32 sums (tests/test_population.py),
+    while the single step keeps a population of one the single run bit for bit."""
+    step = _member_step(gan)
+    if population_size(states) == 1:
+        state, metrics = _scan_members(lambda s, x: step(s, batch_of(x)), member(states, 0), xs, count)
+        return jax.tree.map(lambda leaf: leaf[None], state), jax.tree.map(lambda m: m[:, None], metrics)
+    every = jax.vmap(step, in_axes=(0, None))
+    return _scan_members(lambda s, x: every(s, batch_of(x)), states, xs, count)
+
+
+def make_population_chunk(gan: GAN, donate: bool = False):
+    """jit(scan(vmap(train_step))) over a chunk of batches (K, B, H, W, C) shared by all members.
+
+    `train_chunk(states, batches, count=K)` mirrors `steps.make_train_chunk`: only the first
+    `count` steps run (a traced value, so a chunk cut short runs the same compiled program),
+    and `steps.ChunkRunner` drives it as it drives a single run. Returns `(states, metrics)`,
+    each metric of shape (K, N); entries past `count` are zeros.
+    """
+    def train_chunk(states: GANState, batches, count=None):
+        return _scan_population(gan, states, batches, batches.shape[0] if count is None else count)
+
+    return jax.jit(train_chunk, donate_argnums=(0,) if donate else ())
+
+
+def make_population_gather_chunk(gan: GAN, donate: bool = False):
+    """make_population_chunk for images kept on the device, as `steps.make_gather_chunk`:
+    `train_chunk(states, images, indices, count=K)` with uint8 `images` (M, H, W, C) and int32
+    `indices` (K, B); each step's batch is gathered once, inside the program, for all members."""
+    def train_chunk(states: GANState, images, indices, count=None):
+        def gather(index):
+            return jnp.take(images, index, axis=0)
+
+        return _scan_population(gan, states, indices, indices.shape[0] if count is None else count, gather)
+
+    return jax.jit(train_chunk, donate_argnums=(0,) if donate else ())
