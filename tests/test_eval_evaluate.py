@@ -19,7 +19,7 @@ from jaxgan.quality import domain_classifier as clf
 from jaxgan.quality import make_evaluator
 from jaxgan.quality.domain_classifier import DomainCNN
 from jaxgan.quality.scoring import Evaluator, RealImages
-from jaxgan.quality.labels import load_labeled
+from jaxgan.quality.labels import load_labelled_splits
 from jaxgan.gan import build_gan, init_state
 from jaxgan.run.saved_generator import load_generator
 from jaxgan.steps import make_generate
@@ -39,7 +39,7 @@ def trained(tmp_path_factory):
     data = write_labelled_idx(base / "data")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("JAXGAN_CACHE", str(base / "cache"))
-        labelled = load_labeled(DataConfig(dataset="fashion_mnist", format="idx", root=str(data)))
+        labelled = load_labelled_splits(DataConfig(dataset="fashion_mnist", format="idx", root=str(data)))
         params = jax.jit(DomainCNN().init)(jax.random.PRNGKey(0), np.zeros((1, 28, 28, 1), np.float32))["params"]
         clf.save_classifier(params, {"dataset": "fashion_mnist", "architecture": clf.ARCHITECTURE,
                                      "checksum": labelled.checksum, "test_accuracy": 0.1, "epochs": 0,
@@ -93,13 +93,29 @@ def test_evaluate_cli_writes_json_and_table(trained, monkeypatch, tmp_path, caps
     assert floor50["num_images"] == 50 and floor50["fid"] != pytest.approx(f["fid"])
 
 
-def test_evaluate_without_classifier_says_how_to_train_one(trained, monkeypatch, tmp_path, capsys):
+def test_evaluate_without_classifier_trains_one_and_goes_on(trained, monkeypatch, tmp_path, capsys):
     data, run, _ = trained
-    monkeypatch.setenv("JAXGAN_CACHE", str(tmp_path / "empty"))
-    assert evaluate_cli.main(["--run", str(run), "--num-samples", "50"]) == 2
+    cache = tmp_path / "empty"
+    monkeypatch.setenv("JAXGAN_CACHE", str(cache))
+    command = f"python -m jaxgan.classifier --dataset fashion_mnist --root {data}"
+    # --no-train-classifier: stop, with the command that trains it.
+    assert evaluate_cli.main(["--run", str(run), "--num-samples", "50", "--no-train-classifier"]) == 2
     err = capsys.readouterr().err.strip()
-    assert "\n" not in err and err.startswith("error: ")
-    assert f"python -m jaxgan.classifier --dataset fashion_mnist --root {data}" in err
+    assert "\n" not in err and err.startswith("error: ") and command in err
+    assert not (cache / "classifiers").exists()
+    # By default: one line saying so, the classifier trained and cached as the CLI does, then the report.
+    assert evaluate_cli.main(["--run", str(run), "--num-samples", "50"]) == 0
+    out = capsys.readouterr().out
+    said = [line for line in out.splitlines() if "classifier" in line and "training" in line]
+    assert len(said) == 1 and command in said[0]
+    assert out.index(said[0]) < out.index("FID")
+    (folder,) = (cache / "classifiers").iterdir()
+    record = json.loads((folder / "classifier.json").read_text())
+    assert (record["epochs"], record["batch_size"], record["seed"]) == (clf.DEFAULT_EPOCHS["fashion_mnist"], 128, 0)
+    assert record["test_accuracy"] > 0.5  # the bars are easy to tell apart
+    # Cached now: the next evaluation says nothing about training.
+    assert evaluate_cli.main(["--run", str(run), "--num-samples", "50"]) == 0
+    assert "training" not in capsys.readouterr().out
     assert evaluate_cli.main(["--run", str(tmp_path / "nothing")]) == 2
     assert "not a jaxgan run folder" in capsys.readouterr().err
 

@@ -17,6 +17,7 @@ from jaxgan.run.loop import train_and_evaluate
 SMALL = {
     "dcgan_celeba": ["train.batch_size=8"],
     "dcgan_cifar10": ["train.batch_size=8"],
+    "dcgan_fashion_mnist": ["train.batch_size=8", "train.epochs=3"],  # 2 epochs of 64 images: 16 steps
     "gan_maxout_mnist": ["train.batch_size=16"],
     "gan_fashion_mnist": ["train.batch_size=16"],
 }

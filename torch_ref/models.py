@@ -14,6 +14,13 @@ The seed modules hold the seeds' literal sizes and settings (each module's RECIP
 recipe keys they fix). A recipe whose model, loss or optimiser keys differ from its seed's is
 refused here in one line: torch_ref runs the seeds as written, nothing else. The weight layout
 each key maps to in jaxgan is `jaxgan.interop.layouts`' table.
+
+A recipe may run a seed's networks on another dataset (ON_OTHER_DATA): its data and schedule are
+its own, its model, loss and optimisers the seed's, checked as for the seed's own recipe. The
+DCGAN classes take the number of image channels as a constructor argument (`nc`, 3 in the
+tutorial's globals); `build` passes the data's channels, as pytorch/examples' dcgan passes
+nc = 1 for --dataset mnist, so dcgan_fashion_mnist runs seed 000's own Generator and
+Discriminator with nc = 1.
 """
 
 from __future__ import annotations
@@ -45,6 +52,8 @@ SEED_MODULES = {
     "myfgan_mnist": myfgan_mnist,
     "myfgan_celeba": myfgan_celeba,
 }
+# Recipes that are not a seed's but run its networks, loss and optimisers on another dataset.
+ON_OTHER_DATA = {"dcgan_fashion_mnist": "dcgan_celeba"}  # seed 000 on Fashion-MNIST, nc = 1, 64 x 64
 # The kind of loop each seed runs (torch_ref.steps).
 FLAVOURS = {"gan_fashion_mnist": "fashion_mlp", "gan_maxout_mnist": "maxout", "dcgan_celeba": "dcgan",
             "dcgan_cifar10": "dcgan", "myfgan_mnist_first": "book", "myfgan_mnist": "book", "myfgan_celeba": "book"}
@@ -149,5 +158,5 @@ def set_mode(module: nn.Module, training: bool) -> None:
     nn.Module.train(module, training)
 
 
-__all__ = ["FLAVOURS", "SEED_MODULES", "build", "check_recipe", "flavour", "reinit", "recipe_value", "seed_module",
-           "seed_name", "seed_networks", "set_mode"]
+__all__ = ["FLAVOURS", "ON_OTHER_DATA", "SEED_MODULES", "build", "check_recipe", "flavour", "reinit", "recipe_value",
+           "seed_module", "seed_name", "seed_networks", "set_mode"]

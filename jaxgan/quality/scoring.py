@@ -15,6 +15,15 @@ Reference and floor: FID and KID compare the samples with the real *training* im
 floor beside them is the real *test* images against the same training images on the same
 features (what a perfect generator would score with that many samples). The class histogram's
 floor is the test images'. Without a test split (CelebA), the training images are halved.
+`use_real_stats` replaces the training images' FID statistics with a pytorch-fid .npz file's
+(jaxgan/quality/stats_file.py): FID, the floor's too, is then measured against the file, and
+KID is not measured (a statistics file holds no features).
+
+Features: the domain classifier scores every one-channel recipe on MNIST or Fashion-MNIST,
+whatever size it trains at. Its samples reach the classifier through `to_classifier_size`:
+a recipe on images resized to 64 x 64 (dcgan_fashion_mnist) is scored on its samples resized
+back to 28 x 28, here, the same way for the samples of either backend. The real images are
+read at the files' 28 x 28.
 """
 
 from __future__ import annotations
@@ -26,11 +35,12 @@ from typing import Any, Callable, Iterable, Optional
 import jax
 import numpy as np
 
-from jaxgan.config import Config, EvalConfig
+from jaxgan.config import Config, EvalConfig, recipe_image_shape
 from jaxgan.data import load_images, to_float, value_range
 from jaxgan.errors import JaxganError
 from jaxgan.quality import metrics
-from jaxgan.quality.labels import has_classifier, load_labeled
+from jaxgan.quality.labels import has_classifier, load_labelled_splits
+from jaxgan.quality.stats_file import FidStatistics, from_feature_stats
 
 EVAL_NOISE_STREAM = 0xE7A1  # fold_in tag: evaluation z is independent of training and grids
 SPLIT_FORMATS = ("idx", "cifar10", "tfds")  # readers with a real test split (data.split: test)
@@ -77,13 +87,21 @@ def to_unit(images, value_range: tuple[float, float]) -> np.ndarray:
     return np.clip((np.asarray(images, np.float32) - lo) / (hi - lo), 0.0, 1.0)
 
 
-def compare(generated: SetStats, reference: SetStats, kid_subsets: int = metrics.KID_SUBSETS,
-            kid_subset_size: int = metrics.KID_SUBSET_SIZE) -> dict[str, Any]:
-    """FID and KID of `generated` against `reference`, and `generated`'s class coverage."""
-    kid_mean, kid_std, subset = metrics.kid(generated.all_features(), reference.all_features(),
-                                            kid_subsets, kid_subset_size)
+def compare(generated: SetStats, reference: Optional[SetStats], fid_reference: Optional[FidStatistics] = None,
+            kid_subsets: int = metrics.KID_SUBSETS, kid_subset_size: int = metrics.KID_SUBSET_SIZE) -> dict[str, Any]:
+    """FID of `generated` against `fid_reference` (default: `reference`'s statistics), KID against
+    `reference` (None without it), and `generated`'s class coverage."""
+    if fid_reference is None:
+        fid_reference = FidStatistics(reference.features.mean(), reference.features.cov())
+    kid_mean = kid_std = subset = None
+    if reference is not None:
+        kid_mean, kid_std, subset = metrics.kid(generated.all_features(), reference.all_features(),
+                                                kid_subsets, kid_subset_size)
+    with metrics.few_blas_threads(generated.features.dim):
+        fid = metrics.frechet_distance(generated.features.mean(), generated.features.cov(),
+                                       fid_reference.mu, fid_reference.sigma)
     return {
-        "fid": metrics.fid_from_stats(generated.features, reference.features),
+        "fid": fid,
         "kid": kid_mean,
         "kid_std": kid_std,
         "kid_subset_size": subset,
@@ -97,9 +115,31 @@ def compare(generated: SetStats, reference: SetStats, kid_subsets: int = metrics
 
 
 def choose_features(config: Config, eval_cfg: EvalConfig) -> str:
+    """'classifier' for one-channel MNIST and Fashion-MNIST at any image size (its samples are
+    resized to 28 x 28 by `to_classifier_size`), else 'inception'; eval.features overrides."""
     if eval_cfg.features != "auto":
         return eval_cfg.features
     return "classifier" if has_classifier(config.data.dataset) and config.data.channels == 1 else "inception"
+
+
+CLASSIFIER_SIZE = 28  # the domain classifier's input (jaxgan/quality/domain_classifier.py)
+
+
+@jax.jit
+def _resize_to_classifier(images01):
+    b, _, _, c = images01.shape
+    return jax.image.resize(images01, (b, CLASSIFIER_SIZE, CLASSIFIER_SIZE, c), "linear", antialias=True)
+
+
+def to_classifier_size(images01) -> np.ndarray:
+    """Images (B, H, W, C) in [0, 1] at the classifier's 28 x 28: bilinear, antialiased when
+    shrinking, which is torchvision's Resize(28) on PIL images to 1e-6 (its support grows with
+    the scale, so a 64 -> 28 resize averages every pixel rather than sampling some). Images
+    already 28 x 28 are returned as they are."""
+    images01 = np.asarray(images01, np.float32)
+    if images01.ndim != 4 or images01.shape[1:3] == (CLASSIFIER_SIZE, CLASSIFIER_SIZE):
+        return images01
+    return np.asarray(_resize_to_classifier(images01))
 
 
 @dataclasses.dataclass
@@ -107,13 +147,22 @@ class RealImages:
     train: np.ndarray  # uint8 (N, H, W, C): the reference
     test: np.ndarray  # uint8: the floor's comparison set
     description: str
+    split: str = "train"  # what `train` is, for the report
 
 
-def _real_for_classifier(config: Config, eval_cfg: EvalConfig):
+def _real_for_classifier(config: Config, eval_cfg: EvalConfig, train_classifier: bool,
+                         log: Callable[[str], None]):
     from jaxgan.quality import domain_classifier as clf
 
-    data = load_labeled(config.data)
-    extractor = ClassifierExtractor(clf.find_classifier(data, clf.train_command(config.data)), eval_cfg.batch_size)
+    data = load_labelled_splits(config.data)
+    command = clf.train_command(config.data)
+    if train_classifier and not clf.is_cached(data):
+        log(f"no {data.dataset} classifier for this data yet (sha256 {data.checksum[:16]}): training one as "
+            f"`{command}` does ({clf.DEFAULT_EPOCHS[data.dataset]} epochs), then evaluating")
+        classifier = clf.train_and_save(data)
+    else:
+        classifier = clf.find_classifier(data, command)
+    extractor = ClassifierExtractor(classifier, eval_cfg.batch_size, recipe_image_size(config))
     train = data.train_images[: eval_cfg.num_real] if eval_cfg.num_real else data.train_images
     return extractor, RealImages(train, data.test_images, f"{data.source}: {len(train)} train / {len(data.test_images)} test")
 
@@ -133,7 +182,16 @@ def _real_for_inception(config: Config, eval_cfg: EvalConfig, weights: Optional[
             pass
     half = len(train) // 2  # no test split: the floor compares the two halves
     return extractor, RealImages(train[:half], train[half:],
-                                 f"{config.data.dataset}: train halves ({half} / {len(train) - half}), no test split")
+                                 f"{config.data.dataset}: train halves ({half} / {len(train) - half}), no test split",
+                                 split="train (first half)")
+
+
+def recipe_image_size(config: Config) -> Optional[tuple[int, int]]:
+    """(H, W) of a recipe's images, or None where only its files know it."""
+    try:
+        return tuple(recipe_image_shape(config)[:2])
+    except JaxganError:
+        return None
 
 
 class ClassifierExtractor:
@@ -141,20 +199,35 @@ class ClassifierExtractor:
 
     name = "classifier"
 
-    def __init__(self, classifier, batch_size: int = 500):
+    def __init__(self, classifier, batch_size: int = 500, image_size: Optional[tuple[int, int]] = None):
         self.classifier = classifier
         self.batch_size = batch_size
         self.feature_dim = classifier.feature_dim
         self.num_classes = int(classifier.meta.get("num_classes", 10))
         self.class_names = classifier.class_names
+        self.image_size = image_size  # the recipe's (H, W): the samples' size, for the report
 
     def describe(self) -> dict[str, Any]:
         meta = self.classifier.meta
+        size = self.image_size or (CLASSIFIER_SIZE, CLASSIFIER_SIZE)
+        resize = "" if size == (CLASSIFIER_SIZE, CLASSIFIER_SIZE) else (
+            f"samples {size[0]}x{size[1]} resized to {CLASSIFIER_SIZE}x{CLASSIFIER_SIZE} (bilinear, antialiased)")
         return {"name": "classifier", "dataset": meta.get("dataset"), "checksum": str(meta.get("checksum"))[:16],
-                "test_accuracy": meta.get("test_accuracy"), "feature_dim": self.feature_dim}
+                "weights_sha256": str(meta.get("weights_sha256", ""))[:16], "test_accuracy": meta.get("test_accuracy"),
+                "feature_dim": self.feature_dim, "resize": resize}
 
     def features_and_probs(self, images01):
-        return self.classifier.features_and_probs(images01)
+        return self.classifier.features_and_probs(to_classifier_size(images01))
+
+
+def features_identity(described: dict[str, Any]) -> str:
+    """What computed a set of features, in one line: the `features` entry of a statistics file."""
+    if described.get("name") == "classifier":
+        return (f"classifier {described.get('dataset')} data {described.get('checksum')} "
+                f"weights {described.get('weights_sha256')}")
+    if described.get("name") == "inception":
+        return f"inception pool3 weights {str(described.get('weights_sha256'))[:16]}"
+    return str(described.get("name"))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -169,6 +242,8 @@ class Evaluator:
       inception_weights: overrides eval.inception_weights (and $JAXGAN_INCEPTION_WEIGHTS).
       num_samples: overrides eval.num_samples.
       extractor, real: inject features and real images (tests; otherwise chosen from config).
+      train_classifier: when the data's domain classifier is not cached, train and cache it
+        (as `python -m jaxgan.classifier` does) instead of failing; `log` says so in one line.
 
     Raises:
       JaxganError: no classifier for the data (says which command trains it), no Inception
@@ -176,7 +251,8 @@ class Evaluator:
     """
 
     def __init__(self, config: Config, inception_weights: Optional[str] = None,
-                 num_samples: Optional[int] = None, extractor=None, real: Optional[RealImages] = None):
+                 num_samples: Optional[int] = None, extractor=None, real: Optional[RealImages] = None,
+                 train_classifier: bool = False, log: Callable[[str], None] = print):
         self.config = config
         self.eval_cfg = config.eval
         self.num_samples = num_samples or self.eval_cfg.num_samples
@@ -184,16 +260,30 @@ class Evaluator:
         self.value_range = value_range(config.data.scale)
         if extractor is None:
             if choose_features(config, self.eval_cfg) == "classifier":
-                extractor, real = _real_for_classifier(config, self.eval_cfg)
+                extractor, real = _real_for_classifier(config, self.eval_cfg, train_classifier, log)
             else:
                 extractor, real = _real_for_inception(config, self.eval_cfg, inception_weights)
         self.extractor = extractor
         self.real = real
+        self.real_stats_source = "computed"  # or the statistics file's path (use_real_stats)
         self._reference: Optional[SetStats] = None
-        self._floor: Optional[dict[str, Any]] = None
+        self._fid_reference: Optional[FidStatistics] = None
+        self._floors: dict[Optional[int], dict[str, Any]] = {}
         self._z: Optional[np.ndarray] = None
 
     # -- real images, once ----------------------------------------------------------------------
+
+    def features_identity(self) -> str:
+        return features_identity(self.extractor.describe())
+
+    def use_real_stats(self, stats: FidStatistics, source: str) -> None:
+        """Measures FID against `stats` (read from `source`) instead of the real training
+        images' statistics; KID is then not measured. Call it before the first measurement."""
+        if stats.dim != self.extractor.feature_dim:
+            raise JaxganError(f"{source}: {stats.dim}-d statistics, but the features here are "
+                              f"{self.extractor.feature_dim}-d")
+        self._fid_reference, self.real_stats_source = stats, source
+        self._floors.clear()
 
     def reference(self) -> SetStats:
         """The real training images' statistics (computed on the first call, then kept)."""
@@ -201,12 +291,23 @@ class Evaluator:
             self._reference = accumulate(self.extractor, _real_batches(self.real.train, self.extractor.batch_size))
         return self._reference
 
-    def floor(self) -> dict[str, Any]:
-        """Real test images against the real training images: the best a generator can do."""
-        if self._floor is None:
-            test = accumulate(self.extractor, _real_batches(self.real.test, self.extractor.batch_size))
-            self._floor = compare(test, self.reference())
-        return self._floor
+    def real_stats(self) -> FidStatistics:
+        """The FID statistics samples are compared with: the file's, or the training images'."""
+        if self._fid_reference is None:
+            return from_feature_stats(self.reference().features, self.real.split, self.features_identity())
+        return self._fid_reference
+
+    def _kid_reference(self) -> Optional[SetStats]:
+        return self.reference() if self._fid_reference is None else None
+
+    def floor(self, num_images: Optional[int] = None) -> dict[str, Any]:
+        """The first `num_images` real test images (all: None) against the reference: the best
+        a generator can do with that many samples."""
+        if num_images not in self._floors:
+            test = self.real.test[:num_images]
+            stats = accumulate(self.extractor, _real_batches(test, self.extractor.batch_size))
+            self._floors[num_images] = compare(stats, self._kid_reference(), self.real_stats())
+        return self._floors[num_images]
 
     # -- generated images -------------------------------------------------------------------------
 
@@ -230,11 +331,18 @@ class Evaluator:
             images = np.asarray(generate(chunk))[:n]
             yield to_unit(images, self.value_range)
 
+    def generated_stats(self, generate: Callable[[Any], Any]) -> SetStats:
+        """What `generate`'s samples (on the fixed evaluation z) contribute."""
+        return accumulate(self.extractor, self._generated_batches(generate))
+
+    def score(self, generated: SetStats) -> dict[str, Any]:
+        """FID, KID (mean, std; None against a statistics file), coverage, histogram."""
+        return compare(generated, self._kid_reference(), self.real_stats())
+
     def measure(self, generate: Callable[[Any], Any]) -> dict[str, Any]:
         """Everything about `generate`'s samples: FID, KID (mean, std), coverage, histogram."""
         t0 = time.perf_counter()
-        generated = accumulate(self.extractor, self._generated_batches(generate))
-        result = compare(generated, self.reference())
+        result = self.score(self.generated_stats(generate))
         result["eval_s"] = round(time.perf_counter() - t0, 2)
         return result
 
@@ -243,7 +351,8 @@ class Evaluator:
         marginal_entropy). `generate(z)` maps a (B, z_dim) array to images (B, H, W, C) in the
         recipe's value range; a TrainedGenerator is such a function."""
         r = self.measure(generate)
-        return {k: float(r[k]) for k in ("fid", "kid", "kid_std", "classes_covered", "marginal_entropy", "eval_s")}
+        keys = ("fid", "kid", "kid_std", "classes_covered", "marginal_entropy", "eval_s")
+        return {k: float(r[k]) for k in keys if r[k] is not None}
 
     def is_better(self, new: dict[str, float], best: Optional[dict[str, float]]) -> bool:
         """Whether `new` beats `best` on eval.metric (lower is better; None: nothing yet)."""

@@ -4,23 +4,60 @@ FID (and KID's variance) depend on how many images are compared: fewer images, h
 floor beside a score is therefore computed from as many real test images as there are
 generated samples (all of them, with a note, when the test split is smaller). KID is printed
 x10^3, the scale the literature reports it in.
+
+Which FID statistics were used is part of the result ("statistics"): the real images'
+computed here (their split and count) or read from a pytorch-fid .npz file, and the generated
+samples'. Statistics files are read and written here (jaxgan/quality/stats_file.py): the real
+images' (--save-stats), the samples' (--fake-stats), and, for a domain classifier, those of
+all its training images in its cache folder (`domain_classifier.stats_path`), named by its
+checksum, whenever an evaluation computed them.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
-from jaxgan.config import load_config
-from jaxgan.data import to_float
-from jaxgan.quality.scoring import Evaluator, accumulate, compare
+from jaxgan.config import Config, load_config
+from jaxgan.errors import JaxganError
+from jaxgan.quality import stats_file
+from jaxgan.quality.scoring import Evaluator, SetStats
 
 KID_SCALE = 1e3
 
 
+@dataclasses.dataclass(frozen=True)
+class StatsFiles:
+    """The FID statistics files of one evaluation, in pytorch-fid's .npz format."""
+
+    real: Optional[str] = None  # score against this file instead of the real images' statistics
+    save_real: Optional[str] = None  # write the real images' statistics here
+    save_fake: Optional[str] = None  # write the generated samples' statistics here
+
+
+def with_eval(config: Config, features: Optional[str] = None, num_real: Optional[int] = None) -> Config:
+    """`config` with eval.features and eval.num_real replaced where given."""
+    update = {k: v for k, v in {"features": features, "num_real": num_real}.items() if v is not None}
+    return config.model_copy(update={"eval": config.eval.model_copy(update=update)}) if update else config
+
+
+def make_evaluator(config: Config, files: StatsFiles = StatsFiles(), inception_weights: Optional[str] = None,
+                   num_samples: Optional[int] = None, train_classifier: bool = False,
+                   log: Callable[[str], None] = print) -> Evaluator:
+    """An Evaluator of `config`, scoring against `files.real` when given (checked here)."""
+    evaluator = Evaluator(config, inception_weights=inception_weights, num_samples=num_samples,
+                          train_classifier=train_classifier, log=log)
+    if files.real is not None:
+        stats = stats_file.read_stats(files.real, evaluator.extractor.feature_dim, evaluator.features_identity())
+        evaluator.use_real_stats(stats, files.real)
+    return evaluator
+
+
 def evaluate_generator(checkpoint: str | Path, num_samples: Optional[int] = None,
                        inception_weights: Optional[str] = None, features: Optional[str] = None,
-                       num_real: Optional[int] = None) -> dict[str, Any]:
+                       num_real: Optional[int] = None, files: StatsFiles = StatsFiles(),
+                       train_classifier: bool = False, log: Callable[[str], None] = print) -> dict[str, Any]:
     """FID, KID and coverage of a run's (or one checkpoint's) generator, with their floors.
 
     Args:
@@ -29,19 +66,19 @@ def evaluate_generator(checkpoint: str | Path, num_samples: Optional[int] = None
       inception_weights: pytorch-fid's weights file, for RGB recipes.
       features: 'classifier' or 'inception' instead of the recipe's eval.features.
       num_real: use only the first N real training images as the reference.
+      files: FID statistics files to score against and to write.
+      train_classifier: train the domain classifier if none is cached (else fail, naming the command).
     """
     from jaxgan.run.saved_generator import load_generator, run_dir_and_step
     from jaxgan.steps import make_generate
 
     generator = load_generator(checkpoint)
     run_dir, _ = run_dir_and_step(Path(checkpoint))
-    config = load_config(run_dir / "config.yaml")
-    update = {k: v for k, v in {"features": features, "num_real": num_real}.items() if v is not None}
-    if update:
-        config = config.model_copy(update={"eval": config.eval.model_copy(update=update)})
-    evaluator = Evaluator(config, inception_weights=inception_weights, num_samples=num_samples)
+    config = with_eval(load_config(run_dir / "config.yaml"), features, num_real)
+    evaluator = make_evaluator(config, files, inception_weights, num_samples, train_classifier, log)
     generate = make_generate(generator.gan)  # jit-compiled once, not once per batch
-    generated = evaluator.measure(lambda z: generate(generator.state, z))
+    samples = evaluator.generated_stats(lambda z: generate(generator.state, z))
+    generated = evaluator.score(samples)
     return {
         "recipe": config.name,
         "run": str(run_dir),
@@ -49,25 +86,66 @@ def evaluate_generator(checkpoint: str | Path, num_samples: Optional[int] = None
         "features": evaluator.describe(),
         "class_names": evaluator.extractor.class_names,
         "generated": generated,
-        "floor": matched_floor(evaluator, generated["num_images"]),
+        "floor": evaluator.floor(generated["num_images"]),
+        "statistics": write_statistics(evaluator, samples, files),
     }
 
 
-def matched_floor(evaluator: Evaluator, num_images: int) -> dict:
-    """Real test images against the real training images, `num_images` of them (the first
-    ones; all of them when the test split is smaller): a floor at the score's sample size."""
-    test = evaluator.real.test[:num_images]
-    size = evaluator.extractor.batch_size
-    batches = (to_float(test[start : start + size], "zero_one") for start in range(0, len(test), size))
-    return compare(accumulate(evaluator.extractor, batches), evaluator.reference())
+def save_real_stats(config: Config, path: str, inception_weights: Optional[str] = None,
+                    train_classifier: bool = False, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Writes the real training images' FID statistics of `config` to `path`; returns their record."""
+    evaluator = make_evaluator(config, StatsFiles(), inception_weights, None, train_classifier, log)
+    return write_statistics(evaluator, None, StatsFiles(save_real=path))["real"]
+
+
+def write_statistics(evaluator: Evaluator, samples: Optional[SetStats], files: StatsFiles) -> dict[str, Any]:
+    """Writes the statistics `files` asks for (and the classifier's cache); says which were used."""
+    real = evaluator.real_stats()
+    written = [stats_file.write_stats(files.save_real, real)] if files.save_real else []
+    cached = _cache_classifier_stats(evaluator)
+    record = {"real": {**_describe(real, evaluator.real_stats_source),
+                       "written_to": [str(p) for p in written + ([cached] if cached else [])]}}
+    if samples is not None:
+        fake = stats_file.from_feature_stats(samples.features, "generated", evaluator.features_identity())
+        if files.save_fake:
+            stats_file.write_stats(files.save_fake, fake)
+        written_fake = [files.save_fake] if files.save_fake else []
+        record["generated"] = {**_describe(fake, "computed"), "written_to": written_fake}
+    return record
+
+
+def _describe(stats: stats_file.FidStatistics, source: str) -> dict[str, Any]:
+    return {"source": source, "split": stats.split, "num_images": stats.num_images, "features": stats.features}
+
+
+def _cache_classifier_stats(evaluator: Evaluator) -> Optional[Path]:
+    """The domain classifier's statistics of all its training images, into its cache folder,
+    when this evaluation computed them and the cache lacks them (or holds another weights')."""
+    from jaxgan.quality import domain_classifier as clf
+
+    classifier = getattr(evaluator.extractor, "classifier", None)
+    if (not isinstance(classifier, clf.DomainClassifier) or evaluator.real_stats_source != "computed"
+            or evaluator.eval_cfg.num_real is not None):
+        return None
+    path, identity = clf.stats_path(classifier), evaluator.features_identity()
+    if path.is_file():
+        try:
+            stats_file.read_stats(path, classifier.feature_dim, identity)
+            return None
+        except JaxganError:  # unreadable, or another training's weights: replaced below
+            pass
+    return stats_file.write_stats(path, evaluator.real_stats())
 
 
 def format_table(result: dict[str, Any], top: int = 10) -> str:
     """A few lines: FID, KID, classes covered and marginal entropy beside their floors, then
-    the class histogram (all classes up to 10, else the `top` most frequent)."""
+    the class histogram (all classes up to 10, else the `top` most frequent), then which FID
+    statistics were used."""
     g, f, feats = result["generated"], result["floor"], result["features"]
     what = (f"{feats.get('dataset')} classifier {feats.get('checksum')} (test accuracy {feats.get('test_accuracy'):.3f})"
             if feats["name"] == "classifier" else "FID Inception pool3")
+    if feats.get("resize"):
+        what += f", {feats['resize']}"
     floor_title = f"floor ({f['num_images']} real test)"
     lines = [
         f"{result['recipe']} step {result['step']}: {g['num_images']} samples vs {feats['real']}; "
@@ -88,8 +166,31 @@ def format_table(result: dict[str, Any], top: int = 10) -> str:
     order = range(len(names)) if len(names) <= 10 else sorted(range(len(names)), key=lambda i: -g["histogram"][i])[:top]
     cells = [f"{names[i]} {100 * g['histogram'][i]:.1f}/{100 * f['histogram'][i]:.1f}" for i in order]
     lines.append("class histogram, % generated/real test: " + ", ".join(cells))
-    return "\n".join(lines)
+    return "\n".join(lines + statistics_lines(result["statistics"]))
+
+
+def statistics_lines(statistics: dict[str, Any]) -> list[str]:
+    """Which FID statistics the scores used, and the files written."""
+    real, lines = statistics["real"], []
+    if real["source"] == "computed":
+        where = "computed from the real images"
+    else:
+        where = f"read from {real['source']} (KID needs real features, which a statistics file does not hold)"
+    lines.append(f"FID statistics: real {where}: {_split_and_count(real)}")
+    if "generated" in statistics:
+        lines.append(f"FID statistics: generated computed from {statistics['generated']['num_images']} samples")
+    written = [*real["written_to"], *statistics.get("generated", {}).get("written_to", [])]
+    lines += [f"wrote {path}" for path in written]
+    return lines
+
+
+def _split_and_count(stats: dict[str, Any]) -> str:
+    split = f"{stats['split']} split" if stats.get("split") else "split not recorded"
+    count = f"{stats['num_images']} images" if stats.get("num_images") is not None else "image count not recorded"
+    return f"{split}, {count}"
 
 
 def _pm(r: dict[str, Any]) -> str:
+    if r["kid"] is None:
+        return "n/a"
     return f"{KID_SCALE * r['kid']:.2f} ± {KID_SCALE * r['kid_std']:.2f}"
