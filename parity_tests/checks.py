@@ -31,7 +31,8 @@ from PIL import Image
 from scipy import stats
 
 from jaxgan import images
-from jaxgan.interop import layouts, weights
+from jaxgan.interop import weights
+from jaxgan.interop.layouts import net_layouts
 from jaxgan.data.pipeline import to_float, value_range
 from jaxgan.run.progress import LOG_NAMES
 from jaxgan.data.transforms import resize_center_crop_batch
@@ -116,7 +117,7 @@ def _jax_layer_outputs(module, variables, x, rng) -> dict[tuple[str, ...], tuple
 def _param_tree_problems(name: str) -> tuple[int, list[str]]:
     """(tensors compared, problems): jax leaves and torch keys one to one, shapes equal."""
     config, shape = load_recipe(name), SETTINGS[name].image_shape
-    layouts, tnets, state = layouts.net_layouts(config, shape), torch_init(name), jax_init(name)
+    layouts, tnets, state = net_layouts(config, shape), torch_init(name), jax_init(name)
     problems, count = [], 0
     for net, ns in _nets(state).items():
         layout, sd = layouts[net], tnets[net].state_dict()
@@ -141,7 +142,7 @@ def _layer_output_problems(name: str) -> tuple[int, list[str]]:
     inputs each side's loop feeds (the seeds' (B, 1, 100) noise, (B, nz, 1, 1), flat rows,
     the book's unbatched tensors)."""
     config, shape = load_recipe(name), SETTINGS[name].image_shape
-    layouts, tnets, state = layouts.net_layouts(config, shape), torch_init(name), jax_init(name)
+    layouts, tnets, state = net_layouts(config, shape), torch_init(name), jax_init(name)
     arch, book = config.model.arch, config.train.scheme == "book"
     b = max(2, config.train.batch_size)
     gan = build_gan(config, shape)
@@ -212,8 +213,10 @@ def _moments(x: np.ndarray) -> tuple[float, float, float, float]:
 
 
 def _subsample(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """At most KS_MAX values, drawn with a seeded generator (KS on 35M values is slow)."""
-    return x if x.size <= KS_MAX else x[rng.integers(0, x.size, KS_MAX)]
+    """At most KS_MAX values, drawn with a seeded generator (KS on 35M values is slow), without
+    replacement: values drawn twice would add the tensor's own sampling noise to the test's,
+    and KS would reject equal distributions far more often than its p-value says."""
+    return x if x.size <= KS_MAX else x[rng.choice(x.size, KS_MAX, replace=False)]
 
 
 def _pool_reps(n: int, owner: torch.nn.Module) -> int:
@@ -261,7 +264,7 @@ def init(name: str) -> list[Measurement]:
     config = load_recipe(name)
     shape = SETTINGS[name].image_shape
     state = jax_init(name)
-    layouts = layouts.net_layouts(config, shape)
+    layouts = net_layouts(config, shape)
     tnets = torch_init(name)
     rng = np.random.default_rng(0)
     z_means, z_stds, ps, constants = [], [], [], []

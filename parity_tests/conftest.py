@@ -1,4 +1,5 @@
-"""Shared fixtures of the parity tests: a small Fashion-MNIST-layout dataset on disk."""
+"""Shared fixtures of the parity tests: a small Fashion-MNIST-layout dataset on disk; the run's
+report of the figures this machine measures differently from docs/parity.md."""
 
 from __future__ import annotations
 
@@ -30,3 +31,32 @@ def tiny(fashion_dir: Path) -> list[str]:
     # every event on a multiple of 6: jaxgan compiles one chunk of 6 steps
     return [f"data.root={fashion_dir}", "train.batch_size=20", "train.max_steps=12", "train.log_every=6",
             "train.sample_every=6", "train.checkpoint_every=6", "train.steps_per_dispatch=6", "train.num_samples=16"]
+
+
+FIGURES = pytest.StashKey[list]()
+
+
+@pytest.fixture
+def differing_figures(pytestconfig) -> list[str]:
+    """Where the tests put the figures this machine measures differently from docs/parity.md."""
+    return pytestconfig.stash.setdefault(FIGURES, [])
+
+
+def pytest_terminal_summary(terminalreporter, config) -> None:
+    """The run's report of those figures, beside the machine of record and this one; also
+    written to .pytest_cache/d/parity/figures.md. They differ, they do not fail."""
+    figures = config.stash.get(FIGURES, None)
+    if figures is None:  # no test compared with the page
+        return
+    from parity_tests import record, report
+
+    lines = [f"{len(figures)} figures of docs/parity.md measured differently on this machine (shown, not failed)",
+             f"recorded on: {record.load().machine}", f"measured on: {report.machine_line()}", "",
+             *figures]
+    if getattr(config, "cache", None) is not None:
+        path = config.cache.mkdir("parity") / "figures.md"
+        path.write_text("\n".join(lines) + "\n")
+        lines.append(f"(written to {path})")
+    terminalreporter.write_sep("-", "parity figures of this machine")
+    for line in lines:
+        terminalreporter.write_line(line)

@@ -22,6 +22,7 @@ RECIPES = (
     "myfgan_celeba",
     "dcgan_celeba",
     "dcgan_cifar10",
+    "dcgan_fashion_mnist",  # seed 000's networks on Fashion-MNIST (nc = 1): not a seed's recipe
 )
 
 
@@ -42,6 +43,7 @@ SETTINGS = {
     "myfgan_celeba": Setting((218, 178, 3), 1, (218, 178, 3), 1, 2),  # 47M parameters
     "dcgan_celeba": Setting((64, 64, 3), 4, (218, 178, 3), 1, 3),  # seed: 128
     "dcgan_cifar10": Setting((64, 64, 3), 4, (32, 32, 3), 1, 3),  # seed: 64
+    "dcgan_fashion_mnist": Setting((64, 64, 1), 4, (28, 28, 1), 1, 3),  # seed 000: 128
 }
 TRAJECTORY_STEPS = 10  # SPEC: parameters after 1 and after 10 whole train steps
 

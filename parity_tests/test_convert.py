@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from jaxgan import convert_cli
-from jaxgan.interop import jax_runs, layouts, weights
+from jaxgan.interop import jax_runs, weights
+from jaxgan.interop.layouts import net_layouts
 from jaxgan.config import CONFIG_DIR, load_config
 from jaxgan.errors import JaxganError
 from jaxgan.gan import build_gan
@@ -41,7 +42,7 @@ def test_torch_to_jax_to_torch_is_exact(recipe):
         ckpt["optimizer_d"] = _adam_state(D, config.optimizer.discriminator, 2)
     back = weights.to_torch(config, weights.from_torch(config, ckpt, shape, template=jax_init(recipe)), shape)
     assert back["step"] == 7
-    layouts = layouts.net_layouts(config, shape)
+    layouts = net_layouts(config, shape)
     for net in ("generator", "discriminator"):
         assert list(back[net]) == list(ckpt[net])  # same keys, same order
         for key, value in ckpt[net].items():

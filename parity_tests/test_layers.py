@@ -229,10 +229,12 @@ def test_conv_transpose2d_fast_equals_torch_and_reference(cin, cout, k, s, p, h,
     _fast_vs_torch_and_reference(True, cin, cout, k, s, p, h, w)
 
 
-@pytest.mark.parametrize("cin,cout,k,s,p,h,w", _FAST_SHAPES)
+# A convolution's input must cover its kernel; a transposed one has no such bound.
+_CONV2D_SHAPES = [shape for shape in _FAST_SHAPES if min(shape[5], shape[6]) + 2 * shape[4] >= shape[2]]
+
+
+@pytest.mark.parametrize("cin,cout,k,s,p,h,w", _CONV2D_SHAPES)
 def test_conv2d_fast_equals_torch_and_reference(cin, cout, k, s, p, h, w):
-    if (h + 2 * p - k) < 0 or (w + 2 * p - k) < 0:
-        pytest.skip("no output")
     _fast_vs_torch_and_reference(False, cin, cout, k, s, p, h, w)
 
 

@@ -27,7 +27,32 @@ def test_recipe_file_holds_the_seeds_values(recipe):
 
 
 def test_every_shipped_recipe_has_a_seed_module():
-    assert sorted(recipe_names()) == sorted(models.SEED_MODULES)
+    assert sorted(recipe_names()) == sorted([*models.SEED_MODULES, *models.ON_OTHER_DATA])
+
+
+@pytest.mark.parametrize("recipe", sorted(models.ON_OTHER_DATA))
+def test_a_seeds_networks_on_other_data_keep_its_model_loss_and_optimisers(recipe):
+    config = load_config(CONFIG_DIR / f"{recipe}.yaml")
+    seed = models.ON_OTHER_DATA[recipe]
+    assert models.seed_name(config) == seed
+    wrong = [f"{key}: {models.recipe_value(config, key)!r} in configs/{recipe}.yaml, seed's {value!r}"
+             for key, value in models.SEED_MODULES[seed].RECIPE.items()
+             if key.startswith(("model.", "loss.", "optimizer.")) and models.recipe_value(config, key) != value]
+    assert not wrong, "\n".join(wrong)
+    # torch_ref builds the seed's own classes, with the data's channels as their nc ...
+    shape = (config.data.image_size, config.data.image_size, config.data.channels)
+    with torch.device("meta"):
+        G, D = models.build(config, shape)
+    seed_classes = models.SEED_MODULES[seed]
+    assert type(G) is seed_classes.Generator and type(D) is seed_classes.Discriminator
+    convs = [m for net in (G, D) for m in net.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
+    assert convs[len(convs) // 2 - 1].out_channels == config.data.channels == convs[len(convs) // 2].in_channels
+    # ... and refuses the recipe as soon as anything else differs from the seed's.
+    from jaxgan.errors import JaxganError
+
+    for key, value in (("model.generator.width", 32), ("loss.kind", "mse"), ("optimizer.generator.b1", 0.9)):
+        with pytest.raises(JaxganError, match=key):
+            models.build(load_config(CONFIG_DIR / f"{recipe}.yaml", [f"{key}={value}"]), shape)
 
 
 def _module_values(recipe: str) -> dict:

@@ -32,7 +32,6 @@ import copy
 import dataclasses
 import functools
 from typing import Any, Optional
-from unittest import mock
 
 import jax
 import jax.numpy as jnp
@@ -40,7 +39,6 @@ import numpy as np
 import optax
 import torch
 
-import jaxgan.gan
 import jaxgan.steps
 from jaxgan.interop import layouts, weights
 from jaxgan.config import Config
@@ -142,6 +140,9 @@ def gan_and_step(name: str, record: bool) -> tuple[GAN, Any]:
     key = (computation_key(name), record)
     if key not in _STEPS:
         gan = build_gan(load_recipe(name), SETTINGS[name].image_shape)
+        # the images' floats and the noise in the twins' precision: float64 under jax x64
+        gan = dataclasses.replace(gan, to_float=_in_working_precision(gan.to_float),
+                                  noise_prior=_in_working_precision(gan.noise_prior))
         if record:
             book = gan.scheme == "book"
             gan = dataclasses.replace(gan, g_tx=recording(gan.g_tx, False), d_tx=recording(gan.d_tx, book))
@@ -151,12 +152,13 @@ def gan_and_step(name: str, record: bool) -> tuple[GAN, Any]:
     return _STEPS[key]
 
 
-def _as_float64(fn):
-    """`fn` with its float32 result cast (exactly) to float64."""
+def _in_working_precision(fn):
+    """`fn` with its float32 result cast (exactly) to float64 while jax x64 is on (the float64
+    twins), kept as it is otherwise."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        return fn(*args, **kwargs).astype(jnp.float64)
+        return fn(*args, **kwargs).astype(jax.dtypes.canonicalize_dtype(jnp.float64))
 
     return wrapper
 
@@ -221,9 +223,7 @@ class Twins:
         previous = torch.get_default_dtype()
         torch.set_default_dtype(torch.float64)
         try:
-            with jax.enable_x64(True), \
-                    mock.patch.object(jaxgan.steps, "to_float", _as_float64(jaxgan.steps.to_float)), \
-                    mock.patch.object(jaxgan.gan, "sample_noise", _as_float64(jaxgan.gan.sample_noise)):
+            with jax.enable_x64(True):
                 yield
         finally:
             torch.set_default_dtype(previous)

@@ -8,7 +8,7 @@
 # parity tests (both frameworks, the book's 47M-parameter CelebA MLP in float64) start with
 # the memory the unit tests' compiled programs held given back. With CI=true the parity tests
 # also run the checks marked slow: SPEC.md's 10 whole train steps for every recipe (the local
-# default follows the DCGANs for 3 and the CelebA MLP for 2) and the README table's rows of
+# default follows the DCGANs for 3 and the CelebA MLP for 2) and the rows of docs/parity.md drawn from
 # those trajectories.
 set -euo pipefail
 cd "$(dirname "$0")/.."
