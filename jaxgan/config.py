@@ -134,6 +134,8 @@ class TrainConfig(_Schema):
     max_rollbacks: Int = Field(3, ge=0, le=1000)
     # Devices to split each batch over; unset = every visible device (see jaxgan.parallel).
     num_devices: Optional[Int] = Field(None, gt=0)
+    # Members trained at once in one compiled program, member k from seed + k (jaxgan.population).
+    population: Int = Field(1, ge=1, le=4096)
 
 
 class Config(_Schema):
@@ -288,10 +290,14 @@ def _describe(err: dict[str, Any], source: str, set_keys: dict[str, str]) -> str
 
 
 def dump_config(config: Config, path: str | Path) -> None:
-    """Writes the resolved recipe (defaults filled in) as YAML, all at once."""
+    """Writes the resolved recipe (defaults filled in) as YAML, all at once. A single run's
+    omits train.population, so its folder reads as it did before populations existed."""
     from jaxgan.files import atomic_write
 
-    atomic_write(path, yaml.safe_dump(config.to_dict(), sort_keys=False))
+    recipe = config.to_dict()
+    if recipe["train"]["population"] == 1:
+        del recipe["train"]["population"]
+    atomic_write(path, yaml.safe_dump(recipe, sort_keys=False))
 
 
 class EvalConfig(_Schema):

@@ -10,6 +10,8 @@
     # and back: the seed's netG.pth and netD.pth, or a torch_ref checkpoint
     python -m jaxgan.convert --config configs/dcgan_cifar10.yaml --from-jax runs/x --to-seed out/
     python -m jaxgan.convert --config configs/dcgan_celeba.yaml --from-jax runs/z --to-torch g_and_d.pt
+    # one member of a population run (train.population)
+    python -m jaxgan.convert --config configs/gan_fashion_mnist.yaml --from-jax runs/p --member 2 --to-seed out/
 
 --to-jax DIR writes a jaxgan run folder (DIR/checkpoints/<step>/ and config.yaml) that
 `jaxgan.sample`, `jaxgan.evaluate` and `jaxgan.train --workdir DIR --resume` take. What the files
@@ -45,6 +47,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--to-torch", metavar="OUT.pt", help="write a torch_ref checkpoint")
     parser.add_argument("--to-seed", metavar="OUT_DIR",
                         help="write OUT_DIR/netG.pth and netD.pth as the seed saves them")
+    parser.add_argument("--member", type=int, help="with --from-jax: the member of a population run to export")
     parser.add_argument("--force", action="store_true", help="replace existing --to-torch / --to-seed files")
     parser.add_argument("--torch-key", nargs="+", default=[], metavar="NAME",
                         help="the entry of a --from-torch dict that holds the generator's state_dict (then the "
@@ -56,6 +59,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         parser.error("--torch-key names an entry of a --from-torch file")
     if len(args.torch_key) > 2:
         parser.error("--torch-key takes the generator's entry, then the discriminator's")
+    if args.member is not None and not args.from_jax:
+        parser.error("--member picks a member of a --from-jax population run")
     if args.from_jax and bool(args.to_torch) == bool(args.to_seed):
         parser.error("--from-jax needs --to-torch OUT.pt or --to-seed OUT_DIR")
     return args
@@ -78,7 +83,7 @@ def convert(args: argparse.Namespace) -> None:
     else:
         if args.to_torch:
             refuse_existing(args.to_torch, args.force, "torch checkpoint")
-        state, meta = jax_runs.restore_jax_run(config, args.from_jax, shape)
+        state, meta = jax_runs.restore_jax_run(config, args.from_jax, shape, member=args.member)
         counters = meta.get("torch_num_batches_tracked")
         notes = []
         if args.to_torch:

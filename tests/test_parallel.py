@@ -39,6 +39,12 @@ def test_four_devices_match_one_device_mlp():
     assert out["param_abs"] < 1e-5 and out["metric_rel"] < 1e-5
 
 
+def test_four_devices_match_one_device_population():
+    # Every device trains all three members on its rows of the shared batch.
+    out = _four_device_run("population")
+    assert out["param_abs"] < 1e-5 and out["metric_rel"] < 1e-5
+
+
 def test_four_devices_match_one_device_dcgan_with_global_batchnorm():
     # Per-device BatchNorm statistics or un-averaged gradients would differ by more than 1e-2.
     out = _four_device_run("dcgan")

@@ -18,6 +18,7 @@ from jaxgan.config import Config, recipe_image_shape
 from jaxgan.errors import JaxganError
 from jaxgan.gan import GANState, init_state
 from jaxgan.interop.weights import gan_for
+from jaxgan.population import init_population, pick_member
 
 def save_jax_checkpoint(config: Config, state: GANState, workdir: str | Path,
                         image_shape: Optional[tuple[int, int, int]] = None,
@@ -55,9 +56,10 @@ def restore_jax_checkpoint(config: Config, directory: str | Path,
     return restore_jax_run(config, directory, image_shape)[0]
 
 
-def restore_jax_run(config: Config, directory: str | Path,
-                    image_shape: Optional[tuple[int, int, int]] = None) -> tuple[GANState, dict[str, Any]]:
-    """`restore_jax_checkpoint`, with the checkpoint's metadata."""
+def restore_jax_run(config: Config, directory: str | Path, image_shape: Optional[tuple[int, int, int]] = None,
+                    member: Optional[int] = None) -> tuple[GANState, dict[str, Any]]:
+    """`restore_jax_checkpoint`, with the checkpoint's metadata; of a population run's
+    checkpoint, member `member` (jaxgan.population.pick_member)."""
     from jaxgan.run.checkpoint import Checkpointer, DamagedCheckpoint
 
     directory = Path(directory)
@@ -69,8 +71,8 @@ def restore_jax_run(config: Config, directory: str | Path,
     elif directory.name.isdigit() and not any(p.name.isdigit() for p in directory.iterdir()):
         step, directory = int(directory.name), directory.parent
     gan, shape = gan_for(config, image_shape)
-    template = init_state(gan, config.seed)
     checkpointer = Checkpointer(directory, keep=1_000_000)
+    template = _template(gan, config, checkpointer, step)
     try:
         if step is None and checkpointer.latest_step() is None:
             raise JaxganError(f"{directory}: no jaxgan checkpoint here")
@@ -83,7 +85,17 @@ def restore_jax_run(config: Config, directory: str | Path,
             raise
     finally:
         checkpointer.close()
-    return state, meta
+    return pick_member(state, member, meta.get("population", 1), str(directory)), meta
+
+
+def _template(gan, config: Config, checkpointer, step: Optional[int]) -> GANState:
+    """The state to restore into: the record of the checkpoint says whether it holds a population."""
+    step = step if step is not None else checkpointer.latest_step()
+    try:
+        population = checkpointer.read_meta(step).get("population", 1) if step is not None else 1
+    except JaxganError:  # an unreadable record: the restore names the damage
+        population = 1
+    return init_population(gan, config.seed, population) if population > 1 else init_state(gan, config.seed)
 
 
 def _raise_first_mismatch(checkpointer, step: int, template: GANState, directory: Path) -> None:

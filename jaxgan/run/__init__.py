@@ -1,6 +1,7 @@
 """The training-run machinery: everything between a recipe and a finished run folder.
 
   loop              train_and_evaluate: open the run, train chunk by chunk, close it
+  members           a population's run: per-member metrics and grids, frozen members
   schedule          which step each event (log, sample, evaluate, checkpoint) falls on
   progress          progress bars and the seeds' log lines
   divergence        the NaN/Inf guard: stop, roll back or go on

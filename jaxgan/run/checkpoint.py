@@ -38,6 +38,7 @@ from flax import serialization
 
 from jaxgan.errors import JaxganError
 from jaxgan.gan import GANState
+from jaxgan.population import step_of
 from jaxgan.run.manifest import MANIFEST_NAME, ManifestMismatch, check_manifest, write_manifest
 
 # What orbax puts in the name of a checkpoint that is still being written.
@@ -159,7 +160,7 @@ class Checkpointer:
         return removed
 
     def save(self, state: GANState, meta: dict[str, Any]) -> None:
-        step = int(state.step)
+        step = step_of(state)
         if step in self.manager.all_steps():
             return
         tree = serialization.to_state_dict(state)

@@ -24,6 +24,7 @@ from jaxgan.run.checkpoint import Checkpointer, tensor_name
 from jaxgan.errors import TrainingDiverged
 from jaxgan.gan import GANState
 from jaxgan.parallel import to_host
+from jaxgan.population import step_of
 
 Metrics = dict[str, jax.Array]
 
@@ -64,7 +65,7 @@ def check_state(state: GANState) -> None:
         if np.issubdtype(values.dtype, np.inexact) and not np.all(np.isfinite(values)):
             bad = values[~np.isfinite(values)].flat[0]
             count = int((~np.isfinite(values)).sum())
-            raise Diverged(int(state.step), tensor_name(path), f"{bad} (in {count} of {values.size} values)")
+            raise Diverged(step_of(state), tensor_name(path), f"{bad} (in {count} of {values.size} values)")
 
 
 class DivergenceGuard:

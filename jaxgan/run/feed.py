@@ -7,7 +7,8 @@ compiled chunk. A chunk cut short needs no filler images: its rows past the last
 image 0 and never run. Otherwise each chunk's uint8 batches are gathered on the host, padded
 with zero images to a whole chunk and transferred in a background thread while the device
 trains (`prefetch.ChunkPrefetcher`). Both paths feed the same batches (`BatchPipeline.indices`),
-so nothing a run computes depends on which one it took.
+so nothing a run computes depends on which one it took. A population (`alive` given) is fed
+the same way, through jaxgan.population's freezing chunks.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 from jaxgan.data import BatchPipeline
 from jaxgan.gan import GAN
 from jaxgan.parallel import Placement
+from jaxgan.population import FreezingRunner, make_population_chunk, make_population_gather_chunk
 from jaxgan.run.prefetch import ChunkPrefetcher
 from jaxgan.steps import ChunkRunner, make_gather_chunk, make_train_chunk
 
@@ -28,13 +30,18 @@ class ChunkFeed:
       length: steps per chunk (`train.steps_per_dispatch`).
       on_device: put the images on the devices now and feed indices; False streams batches.
       donate: let the compiled chunk reuse the state's buffers (not on the CPU backend).
+      alive: a population's flags, one per member, on the devices; None for a single run.
     """
 
     def __init__(self, gan: GAN, pipeline: BatchPipeline, placement: Placement, length: int,
-                 on_device: bool, donate: bool = False):
+                 on_device: bool, donate: bool = False, alive=None):
         self.pipeline, self.placement = pipeline, placement
         self.rows = placement.local_rows(pipeline.batch_size)  # this process's share of each batch
-        if on_device:
+        if alive is not None:
+            images = placement.put_images(pipeline.images) if on_device else None
+            build = make_population_gather_chunk if on_device else make_population_chunk
+            self.runner = FreezingRunner(build(gan, donate, freezing=True), length, alive, images)
+        elif on_device:
             self.runner = ChunkRunner(make_gather_chunk(gan, donate), length, placement.put_images(pipeline.images))
         else:
             self.runner = ChunkRunner(make_train_chunk(gan, donate), length)

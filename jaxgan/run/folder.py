@@ -5,6 +5,8 @@
       metrics.jsonl         one JSON object per log window: step, epoch, d_loss, g_loss, ...
       samples/step_NNNNNNN.png   64 images from the run's fixed noise, at intervals and at the end
       samples/progress.gif  the fixed-noise grids over training, as an animation
+      samples/member_<k>/step_NNNNNNN.png   a population's member k's grids (its samples/step_*.png
+                            hold a row of each member's)
       loss_curves.png       Loss_D and Loss_G against steps
       real_vs_fake.png      a batch of real images beside the last fixed-noise samples
       checkpoints/<step>/   orbax checkpoints (see jaxgan.run.checkpoint)
@@ -212,15 +214,24 @@ class RunFolder:
                     self._tb.scalar(f"train/{key}", value, record["step"])
             self._tb.flush()
 
-    def save_samples(self, step: int, images: np.ndarray, value_range) -> Path:
+    def save_samples(self, step: int, images: np.ndarray, value_range, nrow: int = 8) -> Path:
         path = self.samples_dir / f"step_{step:07d}.png"
         if not self.enabled:
             return path
-        grid = image_io.to_uint8(image_io.make_grid(images, value_range=value_range))
+        grid = image_io.to_uint8(image_io.make_grid(images, nrow=nrow, value_range=value_range))
         self._save_png(grid, path)
         with self._writing(self.path / "tensorboard"):
             self._tb.image("samples", grid, step)
             self._tb.flush()
+        return path
+
+    def save_member_samples(self, step: int, k: int, images: np.ndarray, value_range) -> Path:
+        """Member k's grid of a population run, in samples/member_<k>/."""
+        path = self.samples_dir / f"member_{k}" / f"step_{step:07d}.png"
+        if self.enabled:
+            with self._writing(path.parent):
+                path.parent.mkdir(exist_ok=True)
+            self._save_png(image_io.to_uint8(image_io.make_grid(images, value_range=value_range)), path)
         return path
 
     def _save_png(self, pixels: np.ndarray, path: Path) -> None:
@@ -250,9 +261,13 @@ class RunFolder:
         lines = self.read_metrics()
         fig = Figure(figsize=(10, 5))
         ax = fig.subplots()
-        steps = [line["step"] for line in lines]
-        for key in ("g_loss", "d_loss"):
-            ax.plot(steps, [line.get(key, math.nan) for line in lines], label=LOG_NAMES[key].replace("Loss_", ""))
+        members = sorted({line["member"] for line in lines if isinstance(line.get("member"), int)})
+        for member in members or [None]:  # a population's members each get their own curves
+            own = [line for line in lines if line.get("member") == member]
+            steps, suffix = [line["step"] for line in own], "" if member is None else f" member {member}"
+            for key in ("g_loss", "d_loss"):
+                label = LOG_NAMES[key].replace("Loss_", "") + suffix
+                ax.plot(steps, [line.get(key, math.nan) for line in own], label=label)
         ax.set_title("Generator and Discriminator Loss During Training")
         ax.set_xlabel("iterations")
         ax.set_ylabel("Loss")

@@ -14,7 +14,8 @@ gathered on the host and transferred in the background (jaxgan.run.feed).
 `schedule.Schedule` cuts a chunk short only where an event falls, so every event happens at
 its exact step. Metrics stay on the device until a log boundary. A NaN or Inf is the
 divergence guard's (`jaxgan.run.divergence`); Ctrl-C a `stop_signal.StopRequest`; the best
-checkpoint by evaluation `best_checkpoint.BestCheckpoint`.
+checkpoint by evaluation `best_checkpoint.BestCheckpoint`. With `train.population` > 1 the
+same loop trains N members at once (`jaxgan.run.members.PopulationRun`).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from jaxgan.run.divergence import Diverged, DivergenceGuard, check_state
 from jaxgan.errors import JaxganError
 from jaxgan.gan import GAN, GANState, build_gan, fixed_noise, make_init
 from jaxgan.parallel import Placement, to_host
+from jaxgan.population import init_population, step_of
 from jaxgan.run.feed import ChunkFeed
 from jaxgan.run.progress import MetricWindow, Progress, resume_line
 from jaxgan.quality import make_evaluator
@@ -76,16 +78,19 @@ class TrainingRun:
 
     def __post_init__(self):
         tc = self.config.train
-        self.feed = ChunkFeed(self.gan, self.pipeline, self.placement, tc.steps_per_dispatch,
-                              self.images_on_device, donate=jax.default_backend() != "cpu")
+        self.feed = self.make_feed()
         self.generate = make_generate(self.gan)
         self.z_fixed = fixed_noise(self.config.seed, tc.num_samples, self.gan.z_dim, self.config.model.noise)
         self.value_range = value_range(self.config.data.scale)
         self.log_window, self.epoch_window = MetricWindow(), MetricWindow()
         self.last_logged: dict[str, float] = {}
 
+    def make_feed(self) -> ChunkFeed:
+        return ChunkFeed(self.gan, self.pipeline, self.placement, self.config.train.steps_per_dispatch,
+                         self.images_on_device, donate=jax.default_backend() != "cpu")
+
     def meta(self, state: GANState) -> dict[str, Any]:
-        step = int(state.step)
+        step = step_of(state)
         epoch, batch = self.pipeline.position(step)
         return {"recipe": self.config.name, "step": step, "epoch": epoch, "batch_in_epoch": batch,
                 "image_shape": list(self.gan.image_shape)}
@@ -111,7 +116,7 @@ class TrainingRun:
         """Scores the generator (FID, KID, coverage); keeps the best checkpoint by eval.metric."""
         check_state(state)
         scores = self.evaluator(lambda z: self.generate(state, z))
-        step, metric = int(state.step), self.config.eval.metric
+        step, metric = step_of(state), self.config.eval.metric
         self.run.log({"step": step, **{f"eval/{k}": v for k, v in scores.items()}})
         if self.best.offer(step, scores, self.evaluator, state, self.meta(state)):
             self.progress.write(f"step {step}: best {metric} so far, {scores[metric]:.3f} (kept in {self.best.directory})")
@@ -123,10 +128,25 @@ class TrainingRun:
     def recover(self, d: Diverged) -> GANState:
         """After a divergence: the state to go on from (or TrainingDiverged is raised)."""
         state = self.guard.recover(d, self.run, round(self.clock.loop_wall_s(), 3), self.progress.write)
-        self.progress.reset(int(state.step))
+        self.progress.reset(step_of(state))
         self.log_window.clear()
         self.epoch_window.clear()
         return state
+
+    def closing_figures(self, state: GANState) -> dict[str, str]:
+        """The last grid, the progress GIF, the loss curves and real beside fake; their paths."""
+        fake = to_host(self.generate(state, self.z_fixed))
+        real = real_images(self.pipeline, self.config.train.num_samples, self.config.data.scale)
+        return {
+            "samples": str(self.run.save_samples(self.progress.step, fake, self.value_range)),
+            "progress_gif": str(self.run.save_progress_gif()),
+            "loss_curves": str(self.run.plot_losses()),
+            "real_vs_fake": str(self.run.real_vs_fake(real, fake, self.value_range)),
+        }
+
+    def final_figures(self) -> dict[str, Any]:
+        """What summary.json says of the trained model(s) at the end."""
+        return {"final_metrics": self.last_logged}
 
 
 def _train(t: TrainingRun, state: GANState, stop: StopRequest) -> GANState:
@@ -176,14 +196,7 @@ def _close(t: TrainingRun, state: GANState, start: int) -> dict[str, Any]:
     """The closing figures and the run summary. A signal now waits until the last checkpoint
     is on disk and the figures are drawn (seconds); a second one stops at once."""
     with StopRequest():
-        fake = to_host(t.generate(state, t.z_fixed))
-        real = real_images(t.pipeline, t.config.train.num_samples, t.config.data.scale)
-        paths = {
-            "samples": str(t.run.save_samples(t.progress.step, fake, t.value_range)),
-            "progress_gif": str(t.run.save_progress_gif()),
-            "loss_curves": str(t.run.plot_losses()),
-            "real_vs_fake": str(t.run.real_vs_fake(real, fake, t.value_range)),
-        }
+        paths = t.closing_figures(state)
         t.checkpointer.wait()
     step, timing = t.progress.step, t.clock.report()
     summary = {
@@ -191,7 +204,7 @@ def _close(t: TrainingRun, state: GANState, start: int) -> dict[str, Any]:
         "finished": step >= t.schedule.total, "epoch": step / t.pipeline.steps_per_epoch,
         "wall_s": timing["train_s"], **timing, "backend": jax.default_backend(),
         "data_on_device": t.images_on_device,
-        "final_metrics": t.last_logged, "latest_checkpoint": t.checkpointer.latest_step(),
+        **t.final_figures(), "latest_checkpoint": t.checkpointer.latest_step(),
         "best": t.best.record if t.best is not None else None, **paths,
     }
     t.run.write_summary(summary)
@@ -200,7 +213,7 @@ def _close(t: TrainingRun, state: GANState, start: int) -> dict[str, Any]:
 
 def run_to_end(t: TrainingRun, state: GANState) -> dict[str, Any]:
     """Trains from `state` to the schedule's end (or a signal); returns the summary."""
-    start = int(state.step)
+    start = step_of(state)
     with StopRequest() as stop:
         state = _train(t, state, stop)
     t.progress.close()
@@ -257,11 +270,33 @@ def train_and_evaluate(config: Config, workdir: str | Path, resume: bool | str =
     workdir = Path(workdir)
     check_run_folder(workdir)  # a folder that is not a jaxgan run is never written into
     check_writable(workdir)
+    run_class = _run_class(config)
     with RunLock(workdir) if jax.process_index() == 0 else contextlib.nullcontext():
-        return _train_locked(config, workdir, resume, progress, clock)
+        return _train_locked(config, workdir, resume, progress, clock, run_class)
 
 
-def _train_locked(config: Config, workdir: Path, resume: bool | str, progress: bool, clock: RunClock) -> dict[str, Any]:
+def _run_class(config: Config) -> type:
+    """TrainingRun, or for `train.population` > 1 PopulationRun (the config checked for it)."""
+    if config.train.population == 1:
+        return TrainingRun
+    from jaxgan.run.members import PopulationRun, check_population  # members builds on TrainingRun
+
+    check_population(config)
+    return PopulationRun
+
+
+def _fresh_state(config: Config, gan: GAN, placement: Placement):
+    """The function that makes a fresh state on the run's mesh: a GANState, or a population's
+    stacked members. Restoring into a state already placed on this run's mesh lets a
+    checkpoint written on any device count continue on this one."""
+    if config.train.population > 1:
+        return lambda: placement.put_state(init_population(gan, config.seed, config.train.population))
+    init = make_init(gan, placement.replicated())  # the state is created on the mesh, compiled once
+    return lambda: init(jax.random.PRNGKey(config.seed))
+
+
+def _train_locked(config: Config, workdir: Path, resume: bool | str, progress: bool, clock: RunClock,
+                  run_class: type) -> dict[str, Any]:
     tc = config.train
     checkpointer, resume = _open_checkpoints(workdir, config, resume)
     images = load_images(config.data)
@@ -270,17 +305,11 @@ def _train_locked(config: Config, workdir: Path, resume: bool | str, progress: b
     placement = Placement.create(tc.batch_size, tc.num_devices)
     on_device = images_on_device(config.data.on_device, images.nbytes, memory_budget(placement.local_devices()))
 
-    init = make_init(gan, placement.replicated())  # the state is created on the mesh, compiled once
-
-    def fresh_state() -> GANState:
-        # Restoring into a state already placed on this run's mesh lets a checkpoint written
-        # on any device count continue on this one.
-        return init(jax.random.PRNGKey(config.seed))
-
-    state = fresh_state()
+    fresh_state = _fresh_state(config, gan, placement)
+    state, record = fresh_state(), {}
     if resume:
-        state, _ = checkpointer.restore(state)
-    start = int(state.step)
+        state, record = checkpointer.restore(state)
+    start = step_of(state)
     checkpointer.check_room(state, workdir)
     if jax.process_index() == 0:
         dump_config(config, workdir / "config.yaml")
@@ -296,8 +325,9 @@ def _train_locked(config: Config, workdir: Path, resume: bool | str, progress: b
     if resume and run.enabled:
         bar.write(resume_line(workdir, start, schedule.total, pipeline.steps_per_epoch))
     guard = DivergenceGuard(tc.on_divergence, tc.max_rollbacks, checkpointer, fresh_state)
-    t = TrainingRun(config, gan, pipeline, placement, run, checkpointer, schedule, bar, guard, clock, evaluator, best,
-                    images_on_device=on_device)
+    frozen = {"frozen": tuple(record.get("frozen", ()))} if tc.population > 1 else {}
+    t = run_class(config, gan, pipeline, placement, run, checkpointer, schedule, bar, guard, clock, evaluator, best,
+                  images_on_device=on_device, **frozen)
     failed = True
     try:
         summary = run_to_end(t, state)

@@ -39,6 +39,16 @@ class MetricWindow:
         means = {k: jnp.mean(jnp.concatenate([m[k] for m in chunks])) for k in chunks[0]}
         return {k: float(to_host(v)) for k, v in means.items()}
 
+    def take_member_means(self) -> list[dict[str, float]]:
+        """take_means of a population's metrics, each of shape (steps, members): one dict per
+        member (one device->host read)."""
+        chunks, self._chunks = self._chunks, []
+        if not chunks:
+            return []
+        means = {k: to_host(jnp.mean(jnp.concatenate([m[k] for m in chunks]), axis=0)) for k in chunks[0]}
+        members = len(next(iter(means.values())))
+        return [{k: float(v[i]) for k, v in means.items()} for i in range(members)]
+
     def clear(self) -> None:
         self._chunks = []
 

@@ -57,7 +57,8 @@ def make_evaluator(config: Config, files: StatsFiles = StatsFiles(), inception_w
 def evaluate_generator(checkpoint: str | Path, num_samples: Optional[int] = None,
                        inception_weights: Optional[str] = None, features: Optional[str] = None,
                        num_real: Optional[int] = None, files: StatsFiles = StatsFiles(),
-                       train_classifier: bool = False, log: Callable[[str], None] = print) -> dict[str, Any]:
+                       train_classifier: bool = False, log: Callable[[str], None] = print,
+                       member: Optional[int] = None) -> dict[str, Any]:
     """FID, KID and coverage of a run's (or one checkpoint's) generator, with their floors.
 
     Args:
@@ -68,20 +69,25 @@ def evaluate_generator(checkpoint: str | Path, num_samples: Optional[int] = None
       num_real: use only the first N real training images as the reference.
       files: FID statistics files to score against and to write.
       train_classifier: train the domain classifier if none is cached (else fail, naming the command).
+      member: of a population run, the member to score.
     """
     from jaxgan.run.saved_generator import load_generator, run_dir_and_step
-    from jaxgan.steps import make_generate
 
-    generator = load_generator(checkpoint)
+    generator = load_generator(checkpoint, member)
     run_dir, _ = run_dir_and_step(Path(checkpoint))
     config = with_eval(load_config(run_dir / "config.yaml"), features, num_real)
     evaluator = make_evaluator(config, files, inception_weights, num_samples, train_classifier, log)
+    return {"recipe": config.name, "run": str(run_dir), **_score(generator, evaluator, files)}
+
+
+def _score(generator, evaluator: Evaluator, files: StatsFiles) -> dict[str, Any]:
+    """One generator's scores, floor and statistics record."""
+    from jaxgan.steps import make_generate
+
     generate = make_generate(generator.gan)  # jit-compiled once, not once per batch
     samples = evaluator.generated_stats(lambda z: generate(generator.state, z))
     generated = evaluator.score(samples)
     return {
-        "recipe": config.name,
-        "run": str(run_dir),
         "step": generator.step,
         "features": evaluator.describe(),
         "class_names": evaluator.extractor.class_names,
@@ -89,6 +95,46 @@ def evaluate_generator(checkpoint: str | Path, num_samples: Optional[int] = None
         "floor": evaluator.floor(generated["num_images"]),
         "statistics": write_statistics(evaluator, samples, files),
     }
+
+
+def evaluate_members(checkpoint: str | Path, num_samples: Optional[int] = None,
+                     inception_weights: Optional[str] = None, features: Optional[str] = None,
+                     num_real: Optional[int] = None, train_classifier: bool = False,
+                     log: Callable[[str], None] = print) -> dict[str, Any]:
+    """`evaluate_generator` of every member of a population run (one evaluator for all), with
+    the mean and standard deviation of each score over the members."""
+    from jaxgan.run.saved_generator import load_members, run_dir_and_step
+
+    generators = load_members(checkpoint)
+    run_dir, _ = run_dir_and_step(Path(checkpoint))
+    config = with_eval(load_config(run_dir / "config.yaml"), features, num_real)
+    evaluator = make_evaluator(config, StatsFiles(), inception_weights, num_samples, train_classifier, log)
+    members = [{"recipe": config.name, "run": str(run_dir), "member": k, **_score(g, evaluator, StatsFiles())}
+               for k, g in enumerate(generators)]
+    return {"recipe": config.name, "run": str(run_dir), "population": len(members), "members": members,
+            "spread": member_spread(members)}
+
+
+def member_spread(members: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Mean and standard deviation (ddof 1) over the members of each score they all have."""
+    import numpy as np
+
+    out = {}
+    for key in ("fid", "kid", "classes_covered", "marginal_entropy"):
+        values = [m["generated"][key] for m in members if m["generated"].get(key) is not None]
+        if len(values) == len(members):
+            out[key] = {"mean": float(np.mean(values)), "std": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0}
+    return out
+
+
+def format_spread(result: dict[str, Any]) -> str:
+    """One line: each score's mean ± std over the population's members."""
+    def cell(key: str, v: dict[str, float]) -> str:
+        scale, name = (KID_SCALE, "KID x10^3") if key == "kid" else (1.0, key)
+        return f"{name} {v['mean'] * scale:.3f} ± {v['std'] * scale:.3f}"
+
+    cells = [cell(key, v) for key, v in result["spread"].items()]
+    return f"{result['recipe']} population of {result['population']} members, mean ± std: " + ", ".join(cells)
 
 
 def save_real_stats(config: Config, path: str, inception_weights: Optional[str] = None,

@@ -2,7 +2,8 @@
 
 A run folder holds everything needed: `config.yaml` says which GAN, the checkpoint holds its
 weights and the image shape. Sampling runs G in eval mode, so BatchNorm uses its running
-statistics and sampling never changes them.
+statistics and sampling never changes them. A population's checkpoint (its record names the
+population) holds every member: `load_generator(..., member=k)` takes one, `load_members` all.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from jaxgan.config import load_config
 from jaxgan.data import value_range
 from jaxgan.errors import JaxganError
 from jaxgan.gan import GAN, GANState, build_gan, init_state
+from jaxgan.population import init_population, member, pick_member
 from jaxgan.steps import make_generate
 
 
@@ -54,8 +56,25 @@ def run_dir_and_step(checkpoint: Path) -> tuple[Path, Optional[int]]:
     return checkpoint, None
 
 
-def load_generator(checkpoint: str | Path) -> TrainedGenerator:
-    """The generator of a run folder (its newest readable checkpoint) or of one checkpoint step folder."""
+def load_generator(checkpoint: str | Path, member: Optional[int] = None) -> TrainedGenerator:
+    """The generator of a run folder (its newest readable checkpoint) or of one checkpoint step
+    folder; of a population's, member `member`."""
+    gan, state, meta, step, config = _restore(checkpoint)
+    state = pick_member(state, member, meta.get("population", 1), str(checkpoint))
+    return TrainedGenerator(gan, state, value_range(config.data.scale), step)
+
+
+def load_members(checkpoint: str | Path) -> list[TrainedGenerator]:
+    """Every member's generator of a population's checkpoint (a single run's: one)."""
+    gan, state, meta, step, config = _restore(checkpoint)
+    population, scale = meta.get("population", 1), value_range(config.data.scale)
+    if population == 1:
+        return [TrainedGenerator(gan, state, scale, step)]
+    return [TrainedGenerator(gan, member(state, k), scale, step) for k in range(population)]
+
+
+def _restore(checkpoint: str | Path):
+    """(gan, state, record, step, config) of the checkpoint: a population's state stacked."""
     run_dir, step = run_dir_and_step(Path(checkpoint))
     path = Path(checkpoint).absolute()
     folder = "best" if "best" in (path.name, path.parent.name) else "checkpoints"
@@ -73,6 +92,9 @@ def load_generator(checkpoint: str | Path) -> TrainedGenerator:
         return gans[shape]
 
     def template(meta: dict) -> GANState:
+        population = meta.get("population", 1)
+        if population > 1:
+            return init_population(gan_for(meta), config.seed, population)
         return init_state(gan_for(meta), config.seed)
 
     checkpointer = Checkpointer(run_dir / folder)
@@ -82,7 +104,7 @@ def load_generator(checkpoint: str | Path) -> TrainedGenerator:
         state, meta, step = checkpointer.restore_newest(template, step)
     finally:
         checkpointer.close()
-    return TrainedGenerator(gan_for(meta), state, value_range(config.data.scale), step)
+    return gan_for(meta), state, meta, step, config
 
 
 def _image_shape(meta: dict, config) -> tuple[int, int, int]:
