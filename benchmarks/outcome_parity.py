@@ -162,7 +162,8 @@ def summarise(values: list[float]) -> dict[str, Any]:
 
 
 def seed_steps(config) -> Optional[int]:
-    """The recipe's own number of steps on the seed's training set (None: unknown dataset)."""
+    """The recipe's own number of steps on the seed's training set (None: unknown dataset), from
+    the recipe file as written: overrides such as train.epochs change the run, not the seed."""
     images = SEED_TRAIN_IMAGES.get(config.data.dataset)
     return None if images is None else config.train.epochs * (images // config.train.batch_size)
 
@@ -258,6 +259,8 @@ def comparison(jax_s: dict[str, Any], torch_s: dict[str, Any]) -> dict[str, Any]
 
 
 def result_record(args, config, evaluator, runs, recipe_file: str, overrides: list[str]) -> dict[str, Any]:
+    from jaxgan.config import load_config
+
     floor = evaluator.floor(args.num_samples)
     scored = {b: [r for _, r in sorted(runs[b].items()) if "fid" in r] for b in BACKENDS}
     fid = {b: summarise([r["fid"] for r in scored[b]]) for b in BACKENDS}
@@ -268,7 +271,7 @@ def result_record(args, config, evaluator, runs, recipe_file: str, overrides: li
         "overrides": overrides,
         "steps_run": sorted({r["step"] for b in BACKENDS for r in scored[b]}),
         "steps_asked": args.steps,
-        "seed_steps": seed_steps(config),
+        "seed_steps": seed_steps(load_config(recipe_file)),
         "seeds": args.seeds,
         "num_samples": args.num_samples,
         "features": evaluator.describe(),
