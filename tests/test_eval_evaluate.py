@@ -211,3 +211,37 @@ def test_training_evaluates_and_keeps_the_best_checkpoint(trained, monkeypatch, 
     assert record["step"] == best["step"] == summary["best"]["step"]
     assert record["fid"] == best["eval/fid"]
     assert load_generator(tmp_path / "run" / "best" / str(record["step"])).step == record["step"]
+
+
+def test_evaluate_scores_every_member_of_a_population_then_mean_and_std(trained, monkeypatch, tmp_path, capsys):
+    """A population's run folder: `evaluate` without --member scores each member with one
+    evaluator and gives each score's mean ± std over them; --member k scores member k alone."""
+    from jaxgan.population import init_population
+
+    data, _, cache = trained
+    monkeypatch.setenv("JAXGAN_CACHE", str(cache))
+    run = tmp_path / "population"
+    run.mkdir()
+    config = load_config(FASHION_CONFIG, [f"data.root={data}", "train.population=3"])
+    dump_config(config, run / "config.yaml")
+    states = init_population(build_gan(config, (28, 28, 1)), config.seed, 3)
+    checkpointer = Checkpointer(run / "checkpoints")
+    checkpointer.save(states, {"recipe": config.name, "step": 0, "epoch": 0, "batch_in_epoch": 0,
+                               "image_shape": [28, 28, 1], "population": 3, "frozen": []})
+    checkpointer.wait()
+    checkpointer.close()
+
+    out = tmp_path / "all.json"
+    assert evaluate_cli.main(["--run", str(run), "--num-samples", "100", "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "population of 3 members, mean ± std" in printed
+    result = json.loads(out.read_text())
+    fids = [m["generated"]["fid"] for m in result["members"]]
+    assert [m["member"] for m in result["members"]] == [0, 1, 2]
+    assert len(set(fids)) == 3, f"the members were scored alike: {fids}"
+    assert result["spread"]["fid"]["mean"] == pytest.approx(np.mean(fids))
+    assert result["spread"]["fid"]["std"] == pytest.approx(np.std(fids, ddof=1))
+
+    one = tmp_path / "one.json"
+    assert evaluate_cli.main(["--run", str(run), "--num-samples", "100", "--member", "1", "--json", str(one)]) == 0
+    assert json.loads(one.read_text())["generated"]["fid"] == pytest.approx(fids[1], rel=1e-6)
