@@ -277,12 +277,26 @@ def _worker_command(args, backend: str) -> list[str]:
     return command
 
 
+def _worker_log(args, backend: str, text: str) -> str:
+    """Keeps a failed worker's whole output (its traceback), beside --json or in a temp file."""
+    if args.json:
+        path = f"{args.json.removesuffix('.json')}.{backend}.log"
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+    with tempfile.NamedTemporaryFile("w", prefix=f"jaxgan-bench-{backend}-", suffix=".log", delete=False) as f:
+        f.write(text)
+        return f.name
+
+
 def _run_backend(args, backend: str) -> dict:
-    """One backend in a fresh process; its result, or its last line as the error."""
+    """One backend in a fresh process; its result, or its last line as the error (the whole
+    output is kept in a log file that the error names)."""
     proc = subprocess.run(_worker_command(args, backend), capture_output=True, text=True)
     if proc.returncode != 0:
         lines = (proc.stderr or proc.stdout).strip().splitlines() or [f"exit code {proc.returncode}"]
-        return {"backend": backend, "error": lines[-1].removeprefix("error: ")}
+        log = _worker_log(args, backend, proc.stdout + proc.stderr)
+        return {"backend": backend, "error": lines[-1].removeprefix("error: "), "log": log}
     r = json.loads(proc.stdout.strip().splitlines()[-1])
     print(f"{backend}: {r['ms_per_step']:.2f} ms/step ({r['steps']} steps, {r['version']}, {r['device']})",
           file=sys.stderr)
@@ -348,7 +362,8 @@ def bench(args) -> int:
                                       "population": args.population, "machine": machine, "results": results})
     failed = [r for r in results if "error" in r]
     if failed:
-        raise JaxganError("; ".join(f"backend {r['backend']} failed: {r['error']}" for r in failed))
+        raise JaxganError("; ".join(f"backend {r['backend']} failed: {r['error']} (its output: {r['log']})"
+                                    for r in failed))
     return 0
 
 

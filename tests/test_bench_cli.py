@@ -27,12 +27,17 @@ def test_jax_and_torch_tuned_fill_the_table_and_leave_no_temporary_folder(tmp_pa
     assert not list((tmp_path / "tmp").glob("jaxgan-bench-*"))  # the stand-in images were removed
 
 
-def test_a_failed_backend_is_one_error_line_and_exit_code_2(capsys):
+def test_a_failed_backend_is_one_error_line_and_exit_code_2(capsys, tmp_path):
     book = str(CONFIG_DIR / "myfgan_mnist.yaml")
-    assert bench.main(["--config", book, "--backends", "torch-tuned", *QUICK]) == 2
+    out = tmp_path / "book.json"
+    assert bench.main(["--config", book, "--backends", "torch-tuned", *QUICK, "--json", str(out)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: backend torch-tuned failed: ")
     assert "use the 'torch' backend" in err[0]
+    # the worker's whole output is kept, and the error line and the JSON name where
+    log = tmp_path / "book.torch-tuned.log"
+    assert f"(its output: {log})" in err[0] and "use the 'torch' backend" in log.read_text()
+    assert json.loads(out.read_text())["results"][0]["log"] == str(log)
 
 
 def test_bad_arguments_are_one_error_line(capsys):

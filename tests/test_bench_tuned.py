@@ -114,3 +114,12 @@ def test_the_book_and_bad_compile_modes_are_refused():
     config = load_config(CONFIG_DIR / "gan_fashion_mnist.yaml")
     with pytest.raises(JaxganError, match="choose from none, default"):
         build_tuned(config, (28, 28, 1), CPU, compile_mode="fastest")
+
+
+def test_channels_last_only_for_the_uncompiled_step_on_cuda():
+    """Compiled on CUDA, channels_last stops at inductor's stride check (torch 2.11, H200)."""
+    from torch_ref.tuned import COMPILE_MODES, uses_channels_last
+
+    assert uses_channels_last("cuda", "none")
+    assert not any(uses_channels_last("cuda", mode) for mode in COMPILE_MODES if mode != "none")
+    assert not any(uses_channels_last("cpu", mode) for mode in COMPILE_MODES)

@@ -149,7 +149,7 @@ def train_step(netG, netD, criterion, optimizerD, optimizerG, real_cpu, noise, g
     ## 진짜 데이터들로 학습을 합니다
     netD.zero_grad()
     b_size = real_cpu.size(0)
-    label = torch.full((b_size,), real_label)  # dtype=torch.float: the default dtype here
+    label = torch.full((b_size,), real_label, device=real_cpu.device)  # the seed: dtype=torch.float (the default here), device=device
     # 진짜 배치 데이터로 D로 순전파합니다
     output = netD(real_cpu).view(-1)
     # 손실값을 구합니다

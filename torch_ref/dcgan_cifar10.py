@@ -136,7 +136,7 @@ def train_step(netG, netD, criterion, optimizerD, optimizerG, real_cpu, noisev, 
     netD.zero_grad()
     batch_size = real_cpu.size(0)
     input = torch.empty_like(real_cpu).copy_(real_cpu)
-    label = torch.empty(batch_size).fill_(real_label)
+    label = torch.empty(batch_size, device=real_cpu.device).fill_(real_label)
     output = netD(input)
     errD_real = criterion(output, label)
     errD_real.backward()

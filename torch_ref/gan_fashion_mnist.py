@@ -93,8 +93,8 @@ def train_step(G, D, criterion, d_optimizer, g_optimizer, images, z):
     images = images.reshape(BATCH_SIZE, -1)
 
     # 진짜와 가짜 이미지에 레이블 달아주기 위해 두 레이블 텐서 정의
-    real_labels = torch.ones(BATCH_SIZE, 1)
-    fake_labels = torch.zeros(BATCH_SIZE, 1)
+    real_labels = torch.ones(BATCH_SIZE, 1, device=images.device)  # the seed: .to(DEVICE)
+    fake_labels = torch.zeros(BATCH_SIZE, 1, device=images.device)
 
     # 판별자가 진짜 이미지를 진짜로 인식하는 오차 계산
     outputs = D(images)

@@ -119,8 +119,8 @@ def train_step(G, D, criterion, optimizer_G, optimizer_D, data, z, g_z):
     losses, D(real), D(fake) and the G step's D output (the seed sums the losses per epoch).
     """
     BATCH_SIZE = data.size(0)
-    real_y = torch.ones((BATCH_SIZE, 1))
-    fake_y = torch.zeros((BATCH_SIZE, 1))
+    real_y = torch.ones((BATCH_SIZE, 1), device=data.device)  # the seed: .cuda()
+    fake_y = torch.zeros((BATCH_SIZE, 1), device=data.device)
 
     real = data.view(BATCH_SIZE, -1)
     fake = G(z)

@@ -188,7 +188,8 @@ def train_step(D, G, image_data_tensor, seed_d, seed_g):
     """The book's loop body for one image; seed_d and seed_g are its two `generate_random_seed(100)` draws."""
     # the book's targets are torch.FloatTensor([1.0]) and ([0.0]): float32 by name, made here in
     # the default dtype so that the same lines run in float64
-    one, zero = torch.tensor([1.0]), torch.tensor([0.0])
+    device = image_data_tensor.device  # the book's CUDA chapter: torch.cuda.FloatTensor
+    one, zero = torch.tensor([1.0], device=device), torch.tensor([0.0], device=device)
 
     # train discriminator on true
     D.train(image_data_tensor, one)

@@ -7,7 +7,8 @@ networks and optimisers, but:
 
 - no host sync: the five logged values stay on the device, summed over the log window, and
   are read once per window (`LogWindow`), as jaxgan reads its metrics;
-- `cudnn.benchmark` and TF32 on; DCGAN's convolutions in channels_last on the GPU;
+- `cudnn.benchmark` and TF32 on; DCGAN's convolutions in channels_last on the GPU when the
+  step runs uncompiled (`uses_channels_last` says why not when compiled);
 - Adam's fused (CUDA) or foreach (CPU) kernels: the same update in fewer launches;
 - every forward pass and its backward compiled by `torch.compile`, in the mode asked for
   (`reduce-overhead` is CUDA graphs): G(z), D's loss and G's loss are three compiled parts,
@@ -182,13 +183,25 @@ def build_tuned(config, image_shape, device: torch.device, compile_mode: str = "
     """The recipe's reference networks and optimisers (drawn from torch's global RNG: seed it
     first), moved to `device`, with the fast optimisers and the tuned step around them.
 
-    channels_last on CUDA only: on the CPU, oneDNN's float32 convolution gradients in
-    channels_last differ from NCHW's by up to a few percent (float64 agrees to 1e-14), and the
-    tuned step must compute what the reference computes."""
+    The layout is `uses_channels_last`'s choice."""
     if device.type == "cuda":
         configure_backends()
     gan = build_gan(config, image_shape)
     gan.generator.to(device)  # in place: the optimisers keep the same parameters
     gan.discriminator.to(device)
     fast_optimizers(gan, device)
-    return TunedStep(gan, config.model.precision, compile_mode, channels_last=device.type == "cuda")
+    return TunedStep(gan, config.model.precision, compile_mode,
+                     channels_last=uses_channels_last(device.type, compile_mode))
+
+
+def uses_channels_last(device_type: str, compile_mode: str) -> bool:
+    """channels_last on CUDA, and only for the uncompiled step.
+
+    On the CPU, oneDNN's float32 convolution gradients in channels_last differ from NCHW's by
+    up to a few percent (float64 agrees to 1e-14), and the tuned step must compute what the
+    reference computes. Under torch.compile on CUDA (torch 2.11, H200), inductor expects the
+    weight gradient of G's first ConvTranspose2d in channels_last while cuDNN returns it
+    contiguous (its input, the noise, is 1x1: both layouts describe it), and the compiled step
+    stops at inductor's stride check; in NCHW it runs.
+    """
+    return device_type == "cuda" and compile_mode == "none"
