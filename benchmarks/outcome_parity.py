@@ -4,12 +4,15 @@
     python benchmarks/outcome_parity.py --recipe myfgan_mnist_first --steps 60000 --seeds 0 1 2
     python benchmarks/outcome_parity.py --config my_recipe.yaml --set data.root=... [--steps N]
         [--workdir /tmp/outcome_parity] [--num-samples 10000] [--json FILE] [--thumbnails DIR]
-        [--skip-train] [--figure docs/images/fashion_jax_vs_torch.png]
+        [--skip-train] [--figure docs/images/fashion_jax_vs_torch.png] [--jax-population]
 
 The parity tests show that one step computes the same thing in both; this shows what whole runs
 learn. For each seed it trains the recipe with `python -m jaxgan.train` and with
 `python -m torch_ref.train` (each backend by its own command, its own noise; same recipe file,
-same budget: `--set train.max_steps=N --set seed=S`), then scores every run's generator with one
+same budget: `--set train.max_steps=N --set seed=S`). With --jax-population the jax seeds
+(consecutive, S0..S0+N-1) train as one population run instead (`--set seed=S0 --set
+train.population=N`): member k is seed S0+k's initialisation and noise, and the members share
+one batch order. Then it scores every run's generator with one
 Evaluator (one set of real statistics, one fixed evaluation z): FID and classes covered on the
 dataset's domain classifier (trained first if none is cached), beside their floor (real test
 images against the real training images, as many as the samples).
@@ -76,9 +79,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--figure", help="also write the first seed's jax and torch samples side by side here (PNG)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="extra recipe overrides for both backends (e.g. data.root=...)")
+    parser.add_argument("--jax-population", action="store_true",
+                        help="train the jax seeds as one population run (the seeds must be consecutive)")
     args = parser.parse_args(argv)
     if args.steps is not None and args.steps <= 0:
         parser.error(f"--steps must be positive, got {args.steps}")
+    if args.jax_population and sorted(args.seeds) != list(range(min(args.seeds), min(args.seeds) + len(args.seeds))):
+        parser.error(f"--jax-population trains seeds S0..S0+N-1; got --seeds {' '.join(map(str, args.seeds))}")
     return args
 
 
@@ -121,11 +128,11 @@ def finished_run(run: Path) -> Optional[dict[str, Any]]:
     return {k: summary.get(k) for k in ("step", "wall_s", "steps_per_s")}
 
 
-def jax_generator(run: Path) -> Callable:
+def jax_generator(run: Path, member: Optional[int] = None) -> Callable:
     from jaxgan.run.saved_generator import load_generator
     from jaxgan.steps import make_generate
 
-    g = load_generator(run)
+    g = load_generator(run, member=member)
     generate = make_generate(g.gan)
     return lambda z: generate(g.state, z)
 
@@ -173,6 +180,9 @@ def train_all(args, recipe: str, overrides: list[str], backends: list[str]) -> d
     workdir = Path(args.workdir)
     runs: dict[str, dict[int, dict[str, Any]]] = {b: {} for b in BACKENDS}
     steps = [f"train.max_steps={args.steps}"] if args.steps else []
+    if args.jax_population and "jax" in backends:
+        backends = [b for b in backends if b != "jax"]
+        runs["jax"] = train_population(args, recipe, overrides, steps)
     for seed in args.seeds:
         for backend in backends:
             run = workdir / f"{backend}-seed{seed}"
@@ -189,6 +199,23 @@ def train_all(args, recipe: str, overrides: list[str], backends: list[str]) -> d
     return runs
 
 
+def train_population(args, recipe: str, overrides: list[str], steps: list[str]) -> dict[int, dict]:
+    """The jax seeds as one population run: {seed: record}, each record naming its member."""
+    first, n = min(args.seeds), len(args.seeds)
+    run = Path(args.workdir) / f"jax-population-seed{first}-{first + n - 1}"
+    wall: Optional[float] = None
+    if not args.skip_train:
+        if run.exists():
+            raise JaxganError(f"{run}: already exists; remove it or pass --skip-train")
+        wall = train("jax", recipe, run, [*steps, f"seed={first}", f"train.population={n}", *overrides])
+    finished = finished_run(run)
+    if finished is None:
+        print(f"note: {run} holds no finished run (no summary.json); skipped", flush=True)
+        return {}
+    return {first + k: {"run": str(run), "member": k, "population": n, "train_wall_s": wall, **finished}
+            for k in range(n)}
+
+
 def score_all(evaluator, runs, recipe: str, overrides: list[str], steps: list[str]) -> dict[str, Callable]:
     """Scores every run in place; returns the first seed's generator of each backend."""
     from jaxgan.config import load_config
@@ -198,7 +225,7 @@ def score_all(evaluator, runs, recipe: str, overrides: list[str], steps: list[st
         for seed, record in sorted(by_seed.items()):
             run = Path(record["run"])
             cfg = load_config(recipe, [*steps, f"seed={seed}", *overrides])
-            generate = jax_generator(run) if backend == "jax" else torch_generator(run, cfg)
+            generate = jax_generator(run, record.get("member")) if backend == "jax" else torch_generator(run, cfg)
             scores = evaluator(generate)
             record.update(scores)
             first.setdefault(backend, generate)
@@ -280,6 +307,8 @@ def result_record(args, config, evaluator, runs, recipe_file: str, overrides: li
         "classes_covered": covered,
         **comparison(fid["jax"], fid["torch"]),
         "train_wall_s": {b: summarise([r["wall_s"] for r in scored[b] if r.get("wall_s")]) for b in BACKENDS},
+        # the jax seeds as one population run: each seed's wall_s is then the whole population's
+        "jax_population": len(args.seeds) if args.jax_population else None,
         "runs": {b: {str(s): r for s, r in runs[b].items()} for b in BACKENDS},
         "command": " ".join([sys.executable.rsplit("/", 1)[-1], *sys.argv]),
     }
