@@ -52,7 +52,9 @@ def test_smoke_run_leaves_a_complete_run_folder(tmp_path, tiny_overrides):
     assert resolved.train.max_steps == 30 and resolved.train.batch_size == 20
     # where the wall time went, each phase apart (see jaxgan.run.clock)
     written = json.loads((run / "summary.json").read_text())
-    assert 0 < written["startup_s"] < 600 and 0 < written["compile_s"] < 600 and written["closing_s"] > 0
+    # no upper bounds: startup_s counts from the process's start, here pytest's, and no figure
+    # may depend on the machine's speed
+    assert written["startup_s"] > 0 and written["compile_s"] > 0 and written["closing_s"] > 0
     assert written["first_dispatch_s"] <= written["train_s"]
 
 
