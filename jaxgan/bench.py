@@ -39,7 +39,7 @@ import numpy as np
 
 from jaxgan.cli import ArgumentParser, run_cli
 from jaxgan.errors import JaxganError
-from jaxgan.files import atomic_write_json
+from jaxgan.files import atomic_write, atomic_write_json
 from jaxgan.machine import accelerator_names, describe_machine, summary_line
 
 BACKENDS = ("jax", "torch", "torch-compile", "torch-tuned")
@@ -280,10 +280,7 @@ def _worker_command(args, backend: str) -> list[str]:
 def _worker_log(args, backend: str, text: str) -> str:
     """Keeps a failed worker's whole output (its traceback), beside --json or in a temp file."""
     if args.json:
-        path = f"{args.json.removesuffix('.json')}.{backend}.log"
-        with open(path, "w") as f:
-            f.write(text)
-        return path
+        return str(atomic_write(f"{args.json.removesuffix('.json')}.{backend}.log", text))
     with tempfile.NamedTemporaryFile("w", prefix=f"jaxgan-bench-{backend}-", suffix=".log", delete=False) as f:
         f.write(text)
         return f.name

@@ -24,14 +24,18 @@ def fashion_like_images(n: int, seed: int = 0) -> np.ndarray:
     return images
 
 
+def write_fashion_folder(root: Path, n: int) -> Path:
+    """`n` fashion-like training images (labels all 0) as gzip IDX, in Fashion-MNIST's layout."""
+    root.mkdir(parents=True, exist_ok=True)
+    write_idx(root / "train-images-idx3-ubyte.gz", fashion_like_images(n))
+    write_idx(root / "train-labels-idx1-ubyte.gz", np.zeros(n, np.uint8))
+    return root
+
+
 @pytest.fixture
 def fashion_dir(tmp_path: Path) -> Path:
     """A Fashion-MNIST-layout folder holding 400 training images as gzip IDX."""
-    root = tmp_path / "fashion"
-    root.mkdir()
-    write_idx(root / "train-images-idx3-ubyte.gz", fashion_like_images(400))
-    write_idx(root / "train-labels-idx1-ubyte.gz", np.zeros(400, np.uint8))
-    return root
+    return write_fashion_folder(tmp_path / "fashion", 400)
 
 
 @pytest.fixture

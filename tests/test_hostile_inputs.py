@@ -25,11 +25,10 @@ import pytest
 import jaxgan.run.checkpoint as checkpoint_module
 from jaxgan import evaluate, fake_data, make_hdf5, sample, train
 from jaxgan.config import load_config
-from jaxgan.data.idx import write_idx
 from jaxgan.run.loop import train_and_evaluate
 from jaxgan.run.lock import LOCK_NAME
 
-from tests.conftest import FASHION_CONFIG, REPO, fashion_like_images
+from tests.conftest import FASHION_CONFIG, REPO, write_fashion_folder
 
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # orbax's closed loop
 
@@ -79,10 +78,7 @@ def _ok(capsys, main, argv: list[str]) -> tuple[str, str]:
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("hostile_data")
-    write_idx(root / "train-images-idx3-ubyte.gz", fashion_like_images(100))
-    write_idx(root / "train-labels-idx1-ubyte.gz", np.zeros(100, np.uint8))
-    return root
+    return write_fashion_folder(tmp_path_factory.mktemp("hostile_data"), 100)
 
 
 @pytest.fixture(scope="module")

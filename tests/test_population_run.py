@@ -17,12 +17,11 @@ import pytest
 
 import jaxgan.population as population
 from jaxgan.config import dump_config, load_config
-from jaxgan.data.idx import write_idx
 from jaxgan.errors import JaxganError, TrainingDiverged
 from jaxgan.run.loop import train_and_evaluate
 from jaxgan.run.saved_generator import load_generator, load_members
 
-from tests.conftest import FASHION_CONFIG, REPO, fashion_like_images
+from tests.conftest import FASHION_CONFIG, REPO, write_fashion_folder
 
 MEMBERS = 3
 
@@ -43,10 +42,7 @@ def _lines(workdir: Path) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def data_root(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("fashion")
-    write_idx(root / "train-images-idx3-ubyte.gz", fashion_like_images(400))
-    write_idx(root / "train-labels-idx1-ubyte.gz", np.zeros(400, np.uint8))
-    return root
+    return write_fashion_folder(tmp_path_factory.mktemp("fashion"), 400)
 
 
 @pytest.fixture(scope="module")
