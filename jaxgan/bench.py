@@ -17,7 +17,8 @@ The output and the JSON name the machine (CPU model, cores, bfloat16 hardware, G
 XLA_FLAGS: `jaxgan.machine`): a speed figure holds on the machine that measured it.
 
 `--population N` adds a table of N members of the recipe sharing each batch, in member-steps/s:
-jax trains them in one compiled program (`jaxgan.population`); the alternative on one device is
+jax trains them in one compiled program (`jaxgan.population`, its members side by side or in
+turn as `train.population_program` says; the JSON names which); the alternative on one device is
 to run them one after another, which takes N times one member's time, measured in the same
 run: for jax, one member timed in turns with the population, chunk by chunk, so a busy machine
 slows both alike; for torch and torch-tuned, the backend's own ms/step (running N copies would
@@ -154,12 +155,14 @@ def _run_jax_population(config, batches: np.ndarray, warmup: int, members: int) 
     import jax
 
     from jaxgan.gan import build_gan, init_state
-    from jaxgan.population import init_population, make_population_chunk
+    from jaxgan.population import init_population, make_population_chunk, resolve_program
     from jaxgan.steps import make_train_chunk
 
     gan = build_gan(config, batches.shape[2:])
     donate = jax.default_backend() != "cpu"
-    runs = {"one_program": [make_population_chunk(gan, donate), init_population(gan, config.seed, members)],
+    program = resolve_program(config.train.population_program)
+    runs = {"one_program": [make_population_chunk(gan, donate, program=program),
+                            init_population(gan, config.seed, members)],
             "one_member": [make_train_chunk(gan, donate), init_state(gan, config.seed)]}
     chunk = min(config.train.steps_per_dispatch, len(batches) - warmup)
     steps = (len(batches) - warmup) // chunk * chunk
@@ -175,7 +178,7 @@ def _run_jax_population(config, batches: np.ndarray, warmup: int, members: int) 
             else:
                 seconds[name] += time.perf_counter() - t0
     one_ms = 1000 * seconds["one_member"] / steps
-    one_program = {"steps": steps, "compile_s": compile_s["one_program"],
+    one_program = {"steps": steps, "program": program, "compile_s": compile_s["one_program"],
                    "ms_per_step": 1000 * seconds["one_program"] / steps,
                    "member_steps_per_s": members * steps / seconds["one_program"]}
     return {"members": members, "one_program": one_program,
@@ -255,7 +258,8 @@ def _table(results: list[dict]) -> str:
 def _population_table(results: list[dict]) -> str:
     """Member-steps/s of N members sharing each batch, each way a backend can run them."""
     ways = {"one_program": "in one program", "one_after_another": "one after another"}
-    rows = [(r["backend"], ways[way], r["population"][way]) for r in results for way in ways if way in r["population"]]
+    rows = [(r["backend"], ways[way] + _program(r["population"][way]), r["population"][way])
+            for r in results for way in ways if way in r["population"]]
     members, base = results[0]["population"]["members"], rows[0][2]["member_steps_per_s"]
     lines = [f"| backend | {members} members | member-steps/s | ms per step of all {members} | compile+warm-up s | ratio |",
              "|---|---|---:|---:|---:|---:|"]
@@ -263,6 +267,10 @@ def _population_table(results: list[dict]) -> str:
         lines.append(f"| {backend} | {way} | {p['member_steps_per_s']:.1f} | {p['ms_per_step']:.2f} | "
                      f"{p['compile_s']:.2f} | {p['member_steps_per_s'] / base:.2f} |")
     return "\n".join(lines)
+
+
+def _program(way: dict) -> str:
+    return f" ({way['program']})" if "program" in way else ""
 
 
 def _worker_command(args, backend: str) -> list[str]:

@@ -136,6 +136,11 @@ class TrainConfig(_Schema):
     num_devices: Optional[Int] = Field(None, gt=0)
     # Members trained at once in one compiled program, member k from seed + k (jaxgan.population).
     population: Int = Field(1, ge=1, le=4096)
+    # How the program holds a population: 'vmap' batches the members into every op (a GPU's
+    # way to fill itself); 'map' trains them in turn inside the program, each member's whole
+    # chunk before the next (on a CPU the cheaper of the two); 'auto' picks
+    # 'map' on a CPU and 'vmap' elsewhere (docs/benchmarks.md has the measurements).
+    population_program: Literal["auto", "vmap", "map"] = "auto"
 
 
 class Config(_Schema):
@@ -291,12 +296,13 @@ def _describe(err: dict[str, Any], source: str, set_keys: dict[str, str]) -> str
 
 def dump_config(config: Config, path: str | Path) -> None:
     """Writes the resolved recipe (defaults filled in) as YAML, all at once. A single run's
-    omits train.population, so its folder reads as it did before populations existed."""
+    omits train.population and train.population_program, so its folder reads as it did
+    before populations existed."""
     from jaxgan.files import atomic_write
 
     recipe = config.to_dict()
     if recipe["train"]["population"] == 1:
-        del recipe["train"]["population"]
+        del recipe["train"]["population"], recipe["train"]["population_program"]
     atomic_write(path, yaml.safe_dump(recipe, sort_keys=False))
 
 

@@ -1,10 +1,17 @@
 """A population: N independent GANs of one recipe, trained by one compiled program.
 
-GAN results vary from seed to seed, and a GAN of these recipes is far too small to fill a GPU:
-`jax.vmap` over N stacked states turns N trainings into one program, which on a GPU should
-cost little more than one member. A CPU is already busy with one member: there a population of
-8 took 0.99 (gan_fashion_mnist) and 1.16 (myfgan_mnist, batches of one image) times the time of
-8 single runs (docs/benchmarks/cpu_population_*.json).
+GAN results vary from seed to seed, and a GAN of these recipes is far too small to fill a GPU.
+The program holds the members in one of two ways (`train.population_program`):
+
+  - 'vmap': `jax.vmap` over N stacked states batches the members into every op, so on a GPU N
+    members cost little more than one (an H200: 32 Fashion-MNIST GANs at 10x the member-steps/s
+    of one after another);
+  - 'map': `lax.map` over the members trains them in turn inside the program, each member's
+    whole chunk before the next. A CPU is already busy with one member: there vmap took
+    1.1-1.35x the time of N single runs for the MLPs and 2.1x for DCGAN (grouped convolutions),
+    map 0.99-1.06x (docs/benchmarks.md).
+
+'auto' (the default) is 'map' on a CPU and 'vmap' elsewhere (docs/benchmarks.md).
 
 The population's state is one `GANState` whose every leaf has a leading axis of length N
 (`stack`, `member`). Members differ in their initialisation and noise seeds and share the
@@ -17,9 +24,10 @@ batches. For a run of seed `seed`:
     `seed`.
 
 So member k is the single run of seed `seed + k` whose batches come from the pipeline of seed
-`seed`; member 0 is the single run of seed `seed` itself. It is that run up to float32 rounding
-(vmap changes the order of some sums; tests/test_population.py says where and how far), and a
-population of one is the single run bit for bit.
+`seed`; member 0 is the single run of seed `seed` itself. Under 'map' a member runs the single
+run's own scan (bit for bit on the CPU measured); under 'vmap' it is that run up to float32
+rounding (vmap changes the order of some sums; tests/test_population.py says where and how
+far). A population of one is the single run bit for bit either way.
 
 A trainer's chunks (`freezing=True`) also carry `alive`, one flag per member: a member whose
 step gives a non-finite metric or parameter keeps its last finite networks from then on, reads
@@ -29,7 +37,7 @@ is the run's step (`step_of`).
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Literal, Optional, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -38,6 +46,18 @@ from jaxgan.errors import JaxganError
 from jaxgan.gan import GAN, GANState, init_state
 from jaxgan.parallel import to_host
 from jaxgan.steps import STEP_BUILDERS, ChunkRunner, step_key
+
+
+Program = Literal["auto", "vmap", "map"]
+
+
+def resolve_program(program: Program, backend: Optional[str] = None) -> str:
+    """'vmap' or 'map' for `program`; 'auto' is 'map' on the CPU backend, 'vmap' on any other."""
+    if program not in ("auto", "vmap", "map"):
+        raise JaxganError(f"population program {program!r}: use 'auto', 'vmap' or 'map'")
+    if program != "auto":
+        return program
+    return "map" if (backend or jax.default_backend()) == "cpu" else "vmap"
 
 
 def stack(states: Sequence[GANState]) -> GANState:
@@ -128,27 +148,36 @@ def _scan_members(step, states: GANState, xs, count):
     return jax.lax.scan(body, states, (jnp.arange(length), xs))
 
 
-def _scan_population(gan: GAN, states: GANState, xs, count, batch_of=lambda x: x, alive=None):
-    """The chunk's scan for every member, each step's batch `batch_of(x)` shared by all:
-    jax.vmap of the member step over the states, the batch not mapped. With `alive` the scan
-    carries (states, alive) through the freezing step.
+def _scan_population(gan: GAN, states: GANState, xs, count, batch_of=lambda x: x, alive=None,
+                     program: str = "vmap"):
+    """The chunk's scan for every member, each step's batch `batch_of(x)` shared by all.
+    'vmap': one scan of jax.vmap of the member step over the states, the batch not mapped.
+    'map': lax.map over the members of the single run's scan. With `alive` the carry is
+    (states, alive) and the step is the freezing step. Metrics come back (K, N) either way.
 
     A population of one scans the single step itself, not a vmap of one: vmap changes the
     shapes XLA compiles and with them the order of some float32 sums (tests/test_population.py),
     while the single step keeps a population of one the single run bit for bit."""
     step = _member_step(gan)
+    carry = states if alive is None else (states, alive)
     if alive is not None:
-        every = jax.vmap(_freezing(step), in_axes=((0, 0), None))
-        return _scan_members(lambda c, x: every(c, batch_of(x)), (states, alive), xs, count)
-    if population_size(states) == 1:
+        step = _freezing(step)
+    if alive is None and population_size(states) == 1:
         state, metrics = _scan_members(lambda s, x: step(s, batch_of(x)), member(states, 0), xs, count)
         return jax.tree.map(lambda leaf: leaf[None], state), jax.tree.map(lambda m: m[:, None], metrics)
+    if program == "map":
+        def one_member(c):
+            return _scan_members(lambda s, x: step(s, batch_of(x)), c, xs, count)
+
+        carry, metrics = jax.lax.map(one_member, carry)
+        return carry, jax.tree.map(lambda m: jnp.swapaxes(m, 0, 1), metrics)
     every = jax.vmap(step, in_axes=(0, None))
-    return _scan_members(lambda s, x: every(s, batch_of(x)), states, xs, count)
+    return _scan_members(lambda c, x: every(c, batch_of(x)), carry, xs, count)
 
 
-def make_population_chunk(gan: GAN, donate: bool = False, freezing: bool = False):
-    """jit(scan(vmap(train_step))) over a chunk of batches (K, B, H, W, C) shared by all members.
+def make_population_chunk(gan: GAN, donate: bool = False, freezing: bool = False, program: Program = "auto"):
+    """jit(scan(vmap(train_step))), or jit(map(scan(train_step))) for program 'map', over a
+    chunk of batches (K, B, H, W, C) shared by all members.
 
     `train_chunk(states, batches, count=K)` mirrors `steps.make_train_chunk`: only the first
     `count` steps run (a traced value, so a chunk cut short runs the same compiled program),
@@ -156,25 +185,31 @@ def make_population_chunk(gan: GAN, donate: bool = False, freezing: bool = False
     each metric of shape (K, N); entries past `count` are zeros. With `freezing`, `states` is
     the pair (states, alive), alive a bool per member (the module docstring).
     """
+    program = resolve_program(program)
+
     def train_chunk(states, batches, count=None):
         count = batches.shape[0] if count is None else count
         states, alive = _carry(states, freezing)
-        return _scan_population(gan, states, batches, count, alive=alive)
+        return _scan_population(gan, states, batches, count, alive=alive, program=program)
 
     return jax.jit(train_chunk, donate_argnums=(0,) if donate else ())
 
 
-def make_population_gather_chunk(gan: GAN, donate: bool = False, freezing: bool = False):
+def make_population_gather_chunk(gan: GAN, donate: bool = False, freezing: bool = False,
+                                 program: Program = "auto"):
     """make_population_chunk for images kept on the device, as `steps.make_gather_chunk`:
     `train_chunk(states, images, indices, count=K)` with uint8 `images` (M, H, W, C) and int32
-    `indices` (K, B); each step's batch is gathered once, inside the program, for all members."""
+    `indices` (K, B); each step's batch is gathered inside the program (once for all members
+    under 'vmap', once per member under 'map')."""
+    program = resolve_program(program)
+
     def train_chunk(states, images, indices, count=None):
         def gather(index):
             return jnp.take(images, index, axis=0)
 
         states, alive = _carry(states, freezing)
         count = indices.shape[0] if count is None else count
-        return _scan_population(gan, states, indices, count, gather, alive)
+        return _scan_population(gan, states, indices, count, gather, alive, program)
 
     return jax.jit(train_chunk, donate_argnums=(0,) if donate else ())
 

@@ -22,13 +22,14 @@ from jaxgan.population import init_population, make_population_chunk  # noqa: E4
 from jaxgan.steps import make_train_chunk  # noqa: E402
 
 
-def run(recipe, image_shape, batch, steps, overrides=(), members=0):
-    """With `members`, a population of that many (every device trains all of them)."""
+def run(recipe, image_shape, batch, steps, overrides=(), members=0, program="auto"):
+    """With `members`, a population of that many (every device trains all of them), held by
+    the population `program`."""
     config = load_config(CONFIG_DIR / f"{recipe}.yaml", list(overrides))
     gan = build_gan(config, image_shape)
     images = shapes(batch * steps, image_shape).reshape(steps, batch, *image_shape)
     fresh = (lambda: init_population(gan, 0, members)) if members else (lambda: init_state(gan, 0))
-    chunk = make_population_chunk(gan) if members else make_train_chunk(gan)
+    chunk = make_population_chunk(gan, program=program) if members else make_train_chunk(gan)
     states, metrics = [], []
     for n in (1, 4):
         placement = Placement.create(batch, n)
@@ -44,7 +45,8 @@ def run(recipe, image_shape, batch, steps, overrides=(), members=0):
 CASES = {
     # the recipe's own Adam
     "mlp": lambda: run("gan_fashion_mnist", (28, 28, 1), 16, 5),
-    "population": lambda: run("gan_fashion_mnist", (28, 28, 1), 16, 5, members=3),
+    "population": lambda: run("gan_fashion_mnist", (28, 28, 1), 16, 5, members=3, program="vmap"),
+    "population_map": lambda: run("gan_fashion_mnist", (28, 28, 1), 16, 5, members=3, program="map"),
     # SGD: see tests/test_parallel.py for why
     "dcgan": lambda: run("dcgan_celeba", (64, 64, 3), 8, 2,
                          ["optimizer.generator.name=sgd", "optimizer.discriminator.name=sgd"]),

@@ -20,16 +20,17 @@ MEMBERS = 2
 @pytest.mark.slow
 def test_a_population_is_timed_in_one_program_and_one_member_after_another(tmp_path, capsys):
     out = tmp_path / "bench.json"
-    argv = ["--config", FASHION, "--backends", "jax,torch-tuned", *QUICK, "--population", str(MEMBERS)]
+    argv = ["--config", FASHION, "--backends", "jax,torch-tuned", *QUICK, "--population", str(MEMBERS),
+            "--set", "train.population_program=vmap"]
     assert bench.main([*argv, "--json", str(out)]) == 0
     table = capsys.readouterr().out
-    for row in ("| jax | in one program |", "| jax | one after another |", "| torch-tuned | one after another |"):
+    for row in ("| jax | in one program (vmap) |", "| jax | one after another |", "| torch-tuned | one after another |"):
         assert row in table, table
     record = json.loads(out.read_text())
     assert record["population"] == MEMBERS
     jax_run, torch_run = record["results"]
     one_program = jax_run["population"]["one_program"]
-    assert one_program["steps"] == 4
+    assert one_program["steps"] == 4 and one_program["program"] == "vmap"
     assert one_program["member_steps_per_s"] == pytest.approx(MEMBERS * 1000 / one_program["ms_per_step"])
     assert "one_program" not in torch_run["population"]  # torch runs the members one after another
     for run in (jax_run, torch_run):

@@ -412,6 +412,8 @@ def test_bad_distributed_environment(tmp_path, data, capsys, monkeypatch, env, e
     ("model.generator.hidden=[0]", "key 'model.generator.hidden.0': Input should be greater than 0 (got 0)"),
     ("name=../elsewhere", "key 'name': String should match pattern"),
     ("data.root=''", "key 'data.root': String should have at least 1 character (got '')"),
+    ("train.population_program=loop",
+     "key 'train.population_program': Input should be 'auto', 'vmap' or 'map' (got 'loop')"),
 ])
 def test_bad_recipe_values(tmp_path, data, capsys, setting, expected):
     before = _tree_hashes(tmp_path)

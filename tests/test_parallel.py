@@ -39,9 +39,11 @@ def test_four_devices_match_one_device_mlp():
     assert out["param_abs"] < 1e-5 and out["metric_rel"] < 1e-5
 
 
-def test_four_devices_match_one_device_population():
-    # Every device trains all three members on its rows of the shared batch.
-    out = _four_device_run("population")
+@pytest.mark.parametrize("case", ["population", "population_map"])
+def test_four_devices_match_one_device_population(case):
+    # Every device trains all three members on its rows of the shared batch, side by side
+    # ('vmap') or in turn ('map').
+    out = _four_device_run(case)
     assert out["param_abs"] < 1e-5 and out["metric_rel"] < 1e-5
 
 

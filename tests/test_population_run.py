@@ -101,6 +101,17 @@ def test_resume_continues_every_member_bit_for_bit(data_root, population_run, tm
                                          for l, m in zip(_lines(straight), _lines(tmp_path / "split"), strict=True)]
 
 
+@pytest.mark.slow  # about 16 s: two more runs
+def test_resume_may_change_how_the_program_holds_the_members(data_root, population_run, tmp_path):
+    straight, _ = population_run  # 'auto': map on a CPU, vmap on an accelerator
+    _train(tmp_path / "split", _overrides(data_root, "train.max_steps=4", "train.population_program=map"))
+    summary = _train(tmp_path / "split", _overrides(data_root, "train.population_program=vmap"), resume=True)
+    assert summary["start_step"] == 4 and summary["step"] == 12
+    for a, b in zip(load_members(straight), load_members(tmp_path / "split"), strict=True):
+        for x, y in zip(jax.tree.leaves(a.state.g.params), jax.tree.leaves(b.state.g.params), strict=True):
+            np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=0, atol=2e-5)  # 0.1 lr: test_population
+
+
 def _poison(monkeypatch, members: set[int], at_step: int, seed: int = 0) -> None:
     """Makes the networks of `members` NaN in step `at_step`, inside the compiled chunk."""
     real = population._member_step

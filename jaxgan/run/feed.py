@@ -31,16 +31,17 @@ class ChunkFeed:
       on_device: put the images on the devices now and feed indices; False streams batches.
       donate: let the compiled chunk reuse the state's buffers (not on the CPU backend).
       alive: a population's flags, one per member, on the devices; None for a single run.
+      program: how the population's program holds its members (jaxgan.population).
     """
 
     def __init__(self, gan: GAN, pipeline: BatchPipeline, placement: Placement, length: int,
-                 on_device: bool, donate: bool = False, alive=None):
+                 on_device: bool, donate: bool = False, alive=None, program: str = "auto"):
         self.pipeline, self.placement = pipeline, placement
         self.rows = placement.local_rows(pipeline.batch_size)  # this process's share of each batch
         if alive is not None:
             images = placement.put_images(pipeline.images) if on_device else None
             build = make_population_gather_chunk if on_device else make_population_chunk
-            self.runner = FreezingRunner(build(gan, donate, freezing=True), length, alive, images)
+            self.runner = FreezingRunner(build(gan, donate, freezing=True, program=program), length, alive, images)
         elif on_device:
             self.runner = ChunkRunner(make_gather_chunk(gan, donate), length, placement.put_images(pipeline.images))
         else:

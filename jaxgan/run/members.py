@@ -124,7 +124,8 @@ class PopulationRun(TrainingRun):
     def make_feed(self) -> ChunkFeed:
         alive = self.placement.put_state(jnp.asarray([k not in self.frozen for k in range(self.members)]))
         return ChunkFeed(self.gan, self.pipeline, self.placement, self.config.train.steps_per_dispatch,
-                         self.images_on_device, donate=jax.default_backend() != "cpu", alive=alive)
+                         self.images_on_device, donate=jax.default_backend() != "cpu", alive=alive,
+                         program=self.config.train.population_program)
 
     def frozen_now(self) -> list[int]:
         """The members frozen on the device (the host hears of them a dispatch later)."""

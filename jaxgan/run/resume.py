@@ -15,6 +15,7 @@ RESUMABLE_CHANGES = {
     "train.epochs", "train.max_steps", "train.steps_per_dispatch", "train.log_every",
     "train.sample_every", "train.checkpoint_every", "train.keep_checkpoints", "data.root",
     "data.cache_dir", "data.on_device", "train.num_devices", "train.on_divergence", "train.max_rollbacks",
+    "train.population_program",
     # evaluation measures the run; it does not change what is trained
     "eval.every", "eval.num_samples", "eval.metric", "eval.features", "eval.inception_weights",
     "eval.num_real", "eval.batch_size",
