@@ -4,7 +4,7 @@
     python benchmarks/outcome_parity.py --recipe myfgan_mnist_first --steps 60000 --seeds 0 1 2
     python benchmarks/outcome_parity.py --config my_recipe.yaml --set data.root=... [--steps N]
         [--workdir /tmp/outcome_parity] [--num-samples 10000] [--json FILE] [--thumbnails DIR]
-        [--skip-train] [--figure docs/images/fashion_jax_vs_torch.png] [--jax-population]
+        [--skip-train] [--figure docs/images/fashion_jax_vs_torch.png] [--jax-population] [--jobs N]
 
 The parity tests show that one step computes the same thing in both; this shows what whole runs
 learn. For each seed it trains the recipe with `python -m jaxgan.train` and with
@@ -12,7 +12,8 @@ learn. For each seed it trains the recipe with `python -m jaxgan.train` and with
 same budget: `--set train.max_steps=N --set seed=S`). With --jax-population the jax seeds
 (consecutive, S0..S0+N-1) train as one population run instead (`--set seed=S0 --set
 train.population=N`): member k is seed S0+k's initialisation and noise, and the members share
-one batch order. Then it scores every run's generator with one
+one batch order. --jobs N runs N trainings at once (each torch_ref run has --torch-threads
+threads, one by default). Then it scores every run's generator with one
 Evaluator (one set of real statistics, one fixed evaluation z): FID and classes covered on the
 dataset's domain classifier (trained first if none is cached), beside their floor (real test
 images against the real training images, as many as the samples).
@@ -38,6 +39,7 @@ import statistics
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -81,7 +83,11 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="extra recipe overrides for both backends (e.g. data.root=...)")
     parser.add_argument("--jax-population", action="store_true",
                         help="train the jax seeds as one population run (the seeds must be consecutive)")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="trainings run at once (default 1; e.g. one per core for one-thread torch runs)")
     args = parser.parse_args(argv)
+    if args.jobs <= 0:
+        parser.error(f"--jobs must be positive, got {args.jobs}")
     if args.steps is not None and args.steps <= 0:
         parser.error(f"--steps must be positive, got {args.steps}")
     if args.jax_population and sorted(args.seeds) != list(range(min(args.seeds), min(args.seeds) + len(args.seeds))):
@@ -177,43 +183,51 @@ def seed_steps(config) -> Optional[int]:
 
 def train_all(args, recipe: str, overrides: list[str], backends: list[str]) -> dict[str, dict[int, dict]]:
     """Trains (unless --skip-train) and collects the finished runs: {backend: {seed: record}}."""
-    workdir = Path(args.workdir)
+    jobs = training_jobs(args, overrides, backends)
+    walls: dict[Path, float] = {}
+    if not args.skip_train:
+        for _, _, run, _ in jobs:
+            if run.exists():
+                raise JaxganError(f"{run}: already exists; remove it or pass --skip-train")
+        walls = run_jobs(jobs, recipe, args.jobs, args.torch_threads)
     runs: dict[str, dict[int, dict[str, Any]]] = {b: {} for b in BACKENDS}
-    steps = [f"train.max_steps={args.steps}"] if args.steps else []
-    if args.jax_population and "jax" in backends:
-        backends = [b for b in backends if b != "jax"]
-        runs["jax"] = train_population(args, recipe, overrides, steps)
-    for seed in args.seeds:
-        for backend in backends:
-            run = workdir / f"{backend}-seed{seed}"
-            wall: Optional[float] = None
-            if not args.skip_train:
-                if run.exists():
-                    raise JaxganError(f"{run}: already exists; remove it or pass --skip-train")
-                wall = train(backend, recipe, run, [*steps, f"seed={seed}", *overrides], args.torch_threads)
-            finished = finished_run(run)
-            if finished is None:
-                print(f"note: {run} holds no finished run (no summary.json); skipped", flush=True)
-                continue
-            runs[backend][seed] = {"run": str(run), "train_wall_s": wall, **finished}
+    for backend, seed, run, _ in jobs:
+        finished = finished_run(run)
+        if finished is None:
+            print(f"note: {run} holds no finished run (no summary.json); skipped", flush=True)
+            continue
+        if seed is None:  # the jax population: one record per member
+            first, n = min(args.seeds), len(args.seeds)
+            runs["jax"].update({first + k: {"run": str(run), "member": k, "population": n,
+                                            "train_wall_s": walls.get(run), **finished} for k in range(n)})
+        else:
+            runs[backend][seed] = {"run": str(run), "train_wall_s": walls.get(run), **finished}
     return runs
 
 
-def train_population(args, recipe: str, overrides: list[str], steps: list[str]) -> dict[int, dict]:
-    """The jax seeds as one population run: {seed: record}, each record naming its member."""
-    first, n = min(args.seeds), len(args.seeds)
-    run = Path(args.workdir) / f"jax-population-seed{first}-{first + n - 1}"
-    wall: Optional[float] = None
-    if not args.skip_train:
-        if run.exists():
-            raise JaxganError(f"{run}: already exists; remove it or pass --skip-train")
-        wall = train("jax", recipe, run, [*steps, f"seed={first}", f"train.population={n}", *overrides])
-    finished = finished_run(run)
-    if finished is None:
-        print(f"note: {run} holds no finished run (no summary.json); skipped", flush=True)
-        return {}
-    return {first + k: {"run": str(run), "member": k, "population": n, "train_wall_s": wall, **finished}
-            for k in range(n)}
+def training_jobs(args, overrides: list[str], backends: list[str]) -> list[tuple[str, Optional[int], Path, list[str]]]:
+    """Every training as (backend, seed or None for the jax population, run folder, --set items)."""
+    workdir = Path(args.workdir)
+    steps = [f"train.max_steps={args.steps}"] if args.steps else []
+    jobs = []
+    if args.jax_population and "jax" in backends:
+        backends = [b for b in backends if b != "jax"]
+        first, n = min(args.seeds), len(args.seeds)
+        run = workdir / f"jax-population-seed{first}-{first + n - 1}"
+        jobs.append(("jax", None, run, [*steps, f"seed={first}", f"train.population={n}", *overrides]))
+    for seed in args.seeds:
+        for backend in backends:
+            jobs.append((backend, seed, workdir / f"{backend}-seed{seed}", [*steps, f"seed={seed}", *overrides]))
+    return jobs
+
+
+def run_jobs(jobs, recipe: str, at_once: int, torch_threads: int) -> dict[Path, float]:
+    """Runs the trainings, `at_once` at a time; returns each run folder's wall time in seconds.
+    The first failure is raised once the trainings already started have ended."""
+    with ThreadPoolExecutor(max_workers=at_once) as pool:
+        futures = {pool.submit(train, backend, recipe, run, sets, torch_threads): run
+                   for backend, _, run, sets in jobs}
+        return {futures[f]: f.result() for f in futures}
 
 
 def score_all(evaluator, runs, recipe: str, overrides: list[str], steps: list[str]) -> dict[str, Callable]:
