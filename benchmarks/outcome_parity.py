@@ -39,7 +39,7 @@ import statistics
 import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -223,11 +223,19 @@ def training_jobs(args, overrides: list[str], backends: list[str]) -> list[tuple
 
 def run_jobs(jobs, recipe: str, at_once: int, torch_threads: int) -> dict[Path, float]:
     """Runs the trainings, `at_once` at a time; returns each run folder's wall time in seconds.
-    The first failure is raised once the trainings already started have ended."""
+    The first failure cancels the trainings not yet started and is raised once those running
+    have ended."""
+    walls: dict[Path, float] = {}
     with ThreadPoolExecutor(max_workers=at_once) as pool:
         futures = {pool.submit(train, backend, recipe, run, sets, torch_threads): run
                    for backend, _, run, sets in jobs}
-        return {futures[f]: f.result() for f in futures}
+        try:
+            for done in as_completed(futures):
+                walls[futures[done]] = done.result()
+        except BaseException:
+            pool.shutdown(cancel_futures=True)
+            raise
+    return walls
 
 
 def score_all(evaluator, runs, recipe: str, overrides: list[str], steps: list[str]) -> dict[str, Callable]:

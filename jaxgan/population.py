@@ -37,7 +37,7 @@ is the run's step (`step_of`).
 
 from __future__ import annotations
 
-from typing import Literal, Optional, Sequence
+from typing import Literal, Optional, Sequence, get_args
 
 import jax
 import jax.numpy as jnp
@@ -53,7 +53,7 @@ Program = Literal["auto", "vmap", "map"]
 
 def resolve_program(program: Program, backend: Optional[str] = None) -> str:
     """'vmap' or 'map' for `program`; 'auto' is 'map' on the CPU backend, 'vmap' on any other."""
-    if program not in ("auto", "vmap", "map"):
+    if program not in get_args(Program):
         raise JaxganError(f"population program {program!r}: use 'auto', 'vmap' or 'map'")
     if program != "auto":
         return program

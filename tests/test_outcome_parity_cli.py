@@ -56,3 +56,21 @@ def test_jobs_must_be_positive(capsys):
     with pytest.raises(SystemExit) as stop:
         _outcome_parity().parse_args(["--jobs", "0"])
     assert stop.value.code == 2 and "--jobs must be positive, got 0" in capsys.readouterr().err
+
+
+def test_a_failed_training_cancels_those_not_yet_started(tmp_path, monkeypatch):
+    outcome_parity = _outcome_parity()
+    started = []
+
+    def train(backend, config, workdir, sets, torch_threads=1):
+        started.append(workdir.name)
+        if workdir.name == "torch-seed0":
+            raise outcome_parity.JaxganError("torch training (torch-seed0) failed with exit code 1: boom")
+        return 1.0
+
+    monkeypatch.setattr(outcome_parity, "train", train)
+    args = outcome_parity.parse_args(["--seeds", "0", "1", "2", "3", "--workdir", str(tmp_path)])
+    jobs = outcome_parity.training_jobs(args, [], ["torch"])
+    with pytest.raises(outcome_parity.JaxganError, match="torch-seed0"):
+        outcome_parity.run_jobs(jobs, "recipe.yaml", 1, 1)
+    assert len(started) <= 2, started  # the failed one, and at most one the worker took before the cancel
