@@ -108,6 +108,10 @@ class OptimizersConfig(_Schema):
     discriminator: OptimizerConfig
 
 
+# How a population's program holds its members (jaxgan.population.resolve_program).
+PopulationProgram = Literal["auto", "vmap", "map"]
+
+
 class TrainConfig(_Schema):
     batch_size: Int = Field(gt=0, le=2**20)
     epochs: Int = Field(gt=0, le=10**6)
@@ -140,7 +144,7 @@ class TrainConfig(_Schema):
     # way to fill itself); 'map' trains them in turn inside the program, each member's whole
     # chunk before the next (on a CPU the cheaper of the two); 'auto' picks
     # 'map' on a CPU and 'vmap' elsewhere (docs/benchmarks.md has the measurements).
-    population_program: Literal["auto", "vmap", "map"] = "auto"
+    population_program: PopulationProgram = "auto"
 
 
 class Config(_Schema):

@@ -37,23 +37,22 @@ is the run's step (`step_of`).
 
 from __future__ import annotations
 
-from typing import Literal, Optional, Sequence, get_args
+from typing import Optional, Sequence, get_args
 
 import jax
 import jax.numpy as jnp
 
+from jaxgan.config import PopulationProgram
 from jaxgan.errors import JaxganError
 from jaxgan.gan import GAN, GANState, init_state
 from jaxgan.parallel import to_host
 from jaxgan.steps import STEP_BUILDERS, ChunkRunner, step_key
 
 
-Program = Literal["auto", "vmap", "map"]
 
-
-def resolve_program(program: Program, backend: Optional[str] = None) -> str:
+def resolve_program(program: PopulationProgram, backend: Optional[str] = None) -> str:
     """'vmap' or 'map' for `program`; 'auto' is 'map' on the CPU backend, 'vmap' on any other."""
-    if program not in get_args(Program):
+    if program not in get_args(PopulationProgram):
         raise JaxganError(f"population program {program!r}: use 'auto', 'vmap' or 'map'")
     if program != "auto":
         return program
@@ -175,7 +174,8 @@ def _scan_population(gan: GAN, states: GANState, xs, count, batch_of=lambda x: x
     return _scan_members(lambda c, x: every(c, batch_of(x)), carry, xs, count)
 
 
-def make_population_chunk(gan: GAN, donate: bool = False, freezing: bool = False, program: Program = "auto"):
+def make_population_chunk(gan: GAN, donate: bool = False, freezing: bool = False,
+                          program: PopulationProgram = "auto"):
     """jit(scan(vmap(train_step))), or jit(map(scan(train_step))) for program 'map', over a
     chunk of batches (K, B, H, W, C) shared by all members.
 
@@ -196,7 +196,7 @@ def make_population_chunk(gan: GAN, donate: bool = False, freezing: bool = False
 
 
 def make_population_gather_chunk(gan: GAN, donate: bool = False, freezing: bool = False,
-                                 program: Program = "auto"):
+                                 program: PopulationProgram = "auto"):
     """make_population_chunk for images kept on the device, as `steps.make_gather_chunk`:
     `train_chunk(states, images, indices, count=K)` with uint8 `images` (M, H, W, C) and int32
     `indices` (K, B); each step's batch is gathered inside the program (once for all members
